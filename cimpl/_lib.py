@@ -1,0 +1,68 @@
+"""Loading the lab libraries and turning their error codes into exceptions.
+
+The libraries are installed inside this package as lib<lab>.so.  We find them
+with importlib.resources, not Path(__file__): in an editable install the .so
+files live in the meson build folder, and the editable loader maps them here.
+Set LATENCYLAB_LIBDIR to load them from another folder instead (`make
+sanitize` points it at an ASan/UBSan build).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from importlib.resources import as_file, files
+
+from pyimpl import errors
+
+# C error codes (cimpl/common.h) -> a function building the exception.  The
+# argument is the name of the thing the call was about (usually a segment).
+LL_EBADNAME = -1001
+LL_EBADSIZE = -1002
+LL_EBADMAGIC = -1003
+LL_EBADVERSION = -1004
+LL_EBADLAYOUT = -1005
+LL_EBADKIND = -1006
+LL_ETIMEDOUT = -1007
+LL_EINVAL = -1008
+LL_ENOCPU = -1009
+
+ERRORS = {
+    LL_EBADNAME: errors.bad_name,
+    LL_EBADSIZE: lambda what: errors.bad_size(what),
+    LL_EBADMAGIC: errors.not_ours,
+    LL_EBADVERSION: errors.bad_version,
+    LL_EBADLAYOUT: errors.bad_layout,
+    LL_EBADKIND: errors.bad_kind,
+    LL_ETIMEDOUT: errors.peer_timeout,
+    LL_EINVAL: lambda what: ValueError(f"{what}: invalid argument"),
+    LL_ENOCPU: lambda what: OSError(f"{what}: cannot pin to that CPU (not in this process's allowed set?)"),
+}
+
+
+@functools.cache
+def load(lab: str) -> ctypes.CDLL:
+    """The shared library of one lab, loaded once per process."""
+    override = os.environ.get("LATENCYLAB_LIBDIR")
+    if override:
+        return ctypes.CDLL(os.path.join(override, f"lib{lab}.so"))
+    resource = files("cimpl") / f"lib{lab}.so"
+    with as_file(resource) as path:  # a real path on disk (the editable loader gives one)
+        return ctypes.CDLL(os.fspath(path))
+
+
+def error(code: int, what: str) -> Exception:
+    """The exception for a negative return code of the C library."""
+    make = ERRORS.get(code)
+    if make is not None:
+        return make(what)
+    # A negative errno: OSError picks the subclass (FileNotFoundError, ...).
+    return OSError(-code, os.strerror(-code), what)
+
+
+def check(code: int, what: str) -> int:
+    """Return `code` if it is >= 0, else raise the matching exception."""
+    if code < 0:
+        raise error(code, what)
+    return code

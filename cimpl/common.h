@@ -1,0 +1,62 @@
+/*
+ * common.h - small helpers every lab's C code shares: the clock, CPU pinning,
+ * the spin-wait hint, cache-line constants and the error codes that the ctypes
+ * bindings turn into Python exceptions.
+ */
+#ifndef LL_COMMON_H
+#define LL_COMMON_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* One cache line on x86-64 and most ARM cores. */
+#define LL_CACHELINE 64
+/* What to pad cross-core fields to on x86-64: the L2 "adjacent-line"
+ * prefetcher fetches lines in 128-byte pairs, so two fields 64 bytes apart
+ * still interfere.  Lab 2 measures this. */
+#define LL_PAD 128
+
+#define LL_EXPORT __attribute__((visibility("default")))
+
+/* Error codes returned by the library.  A negative errno (-ENOENT, ...) is an
+ * OS error; the values below are our own.  Keep in sync with
+ * cimpl/_lib.py:ERRORS (a test checks every code has a message there). */
+enum {
+    LL_OK = 0,
+    LL_EBADNAME = -1001,    /* segment name empty, too long, or bad characters */
+    LL_EBADSIZE = -1002,    /* size zero or above LL_SEG_MAX_PAYLOAD */
+    LL_EBADMAGIC = -1003,   /* not a latencylab segment (or not initialised yet) */
+    LL_EBADVERSION = -1004, /* a latencylab segment of another layout version */
+    LL_EBADLAYOUT = -1005,  /* header sizes disagree with the file size */
+    LL_EBADKIND = -1006,    /* a segment of another kind (e.g. not a quote) */
+    LL_ETIMEDOUT = -1007,   /* the other side did not answer in time */
+    LL_EINVAL = -1008,      /* a bad argument (NULL, n <= 0, offset out of range) */
+    LL_ENOCPU = -1009,      /* could not pin to the requested CPU */
+};
+
+/* CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads too, so a
+ * timestamp written by C can be compared with one taken in Python (and across
+ * processes: on x86-64 with an invariant TSC the clock is consistent between
+ * cores).  Served from the vDSO: about 20 ns, no system call. */
+static inline uint64_t ll_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Tell the core we are spinning: frees pipeline resources for the sibling
+ * hyper-thread and avoids a memory-order mis-speculation flush on exit. */
+static inline void ll_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Pin the calling thread to one CPU.  Returns LL_OK or LL_ENOCPU. */
+int ll_pin_self(int cpu);
+
+#endif

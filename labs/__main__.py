@@ -1,0 +1,7 @@
+"""`python -m labs` is the `latencylab` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""What a lab declares about itself.  Everything else - the CLI, asv, the
+pytest-benchmark suite, the report and the plots - is driven by these
+declarations, so a new lab adds a declaration and needs no harness edit.
+
+A lab module (labs/<lab>.py) defines `LAB = Lab(...)`, naming its metrics and
+its workloads.  A workload is a function `(impl, size) -> [Measurement, ...]`:
+it sets up, runs one implementation (`"c"`, `"python"` or `"peer:<name>"`)
+at one size (`"quick"` or `"full"`), cleans up, and returns what it measured.
+No other code in the project holds timing loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+SIZES = ("quick", "full")
+Size = Literal["quick", "full"]
+
+
+class Skip(Exception):
+    """A workload cannot run here (a peer package is missing, too few CPUs...).
+    The runner notes the reason and goes on; it is not a failure."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str  # the record's `metric`, stable: asv and results history key on it
+    unit: str  # "ns", "msg/s", "x" ...
+    better: Literal["lower", "higher"]
+    description: str
+    # A machine floor (a key of results.json "floors") this metric is compared
+    # with, and the factor that makes them comparable (one-way = rtt x 0.5).
+    floor: str | None = None
+    floor_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One figure a workload measured."""
+
+    metric: str
+    value: float
+    variant: str | None = None  # e.g. "ctypes-per-call", "atomic"; None for the headline figure
+    extra: dict = field(default_factory=dict)  # percentiles, n, repeats... (JSON-serialisable)
+
+
+@dataclass(frozen=True)
+class Workload:
+    id: str
+    run: Callable[[str, Size], list[Measurement]]
+    impls: tuple[str, ...]
+    metrics: tuple[str, ...]  # the metric ids it produces
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Lab:
+    number: int
+    id: str  # "shm-basics": CLI and results name
+    title: str
+    summary: str
+    metrics: tuple[Metric, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    available: bool = True
+
+    @property
+    def module_name(self) -> str:  # "shm_basics": the name of its files everywhere
+        return self.id.replace("-", "_")
+
+    @property
+    def guide(self) -> str:
+        return f"labs/{self.number:02d}-{self.id}/README.md"
+
+    @property
+    def notebook(self) -> str:
+        return f"results/{self.id}.ipynb"
+
+    def metric(self, metric_id: str) -> Metric:
+        for m in self.metrics:
+            if m.id == metric_id:
+                return m
+        raise KeyError(f"lab {self.id} has no metric {metric_id!r}")
+
+    @property
+    def impls(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for w in self.workloads:
+            seen.update(dict.fromkeys(w.impls))
+        return tuple(seen)
+
+
+def impl_module(module_name: str, impl: str):
+    """The module implementing a lab: cimpl.<lab> for "c", pyimpl.<lab> for "python"."""
+    import importlib
+
+    packages = {"c": "cimpl", "python": "pyimpl"}
+    if impl not in packages:
+        raise ValueError(f"unknown implementation {impl!r}: expected 'c' or 'python'")
+    return importlib.import_module(f"{packages[impl]}.{module_name}")

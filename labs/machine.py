@@ -1,0 +1,153 @@
+"""The machine: who it is (for results/<machine-id>/) and its physical floors.
+
+Floors are measured in C where the figure is below a microsecond; the ctypes
+call overhead is, by its nature, timed from Python.  `latencylab run` measures
+them in the same run as the labs, because only ratios within one run compare.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from .lab import Size
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (cgroup/affinity aware)."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def machine_id() -> str:
+    """A stable folder name for this machine's results: $LATENCYLAB_MACHINE, or
+    the CPU model and the count of usable CPUs, e.g. intel-xeon-processor-2cpu."""
+    override = os.environ.get("LATENCYLAB_MACHINE")
+    if override:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", override).strip("-")
+    model = re.sub(r"\((r|tm)\)|\bcpu\b|@.*$", "", cpu_model(), flags=re.I)
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
+    return f"{slug}-{len(usable_cpus())}cpu"
+
+
+def _git_commit() -> str | None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _compiler() -> str | None:
+    try:
+        out = subprocess.run(["cc", "--version"], capture_output=True, text=True, timeout=5)
+        return out.stdout.splitlines()[0] if out.stdout else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def info() -> dict:
+    """Facts about the machine and software, stored under results.json "machine"."""
+    import numpy
+
+    return {
+        "id": machine_id(),
+        "hostname": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "cpus_usable": usable_cpus(),
+        "cpus_online": os.cpu_count(),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "compiler": _compiler(),
+        "git_commit": _git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def cpu_pair() -> tuple[int, int] | None:
+    """Two CPUs for cross-core work: the first two usable, or None with fewer."""
+    cpus = usable_cpus()
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+def _ctypes_call_ns(reps: int, n: int) -> dict:
+    from cimpl import floors
+
+    noop = floors.noop
+    per_call = []
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        for i in range(n):
+            noop(i)
+        per_call.append((time.perf_counter_ns() - t0) / n)
+    loop = []
+    for _ in range(reps):  # the bare Python loop, to show what part is ctypes
+        t0 = time.perf_counter_ns()
+        for i in range(n):
+            pass
+        loop.append((time.perf_counter_ns() - t0) / n)
+    return {"value": float(np.median(per_call)), "python_loop_ns": float(np.median(loop))}
+
+
+def _python_timer_ns(n: int) -> float:
+    clock = time.perf_counter_ns
+    t0 = clock()
+    for _ in range(n):
+        clock()
+    return (clock() - t0) / n
+
+
+def floors(size: Size = "quick") -> dict:
+    """Measure the floors.  Keys (stable, used by metrics' `floor`):
+    c2c_rtt_ns, ctypes_call_ns, timer_ns, python_timer_ns, memcpy_gbps."""
+    from cimpl import floors as cf
+
+    full = size == "full"
+    out: dict = {}
+    pair = cpu_pair()
+    if pair is None:
+        out["c2c_rtt_ns"] = None
+        out["c2c_note"] = "needs two usable CPUs"
+    else:
+        batches = cf.c2c_rtt_ns(*pair, n=200_000 if full else 50_000, batches=9 if full else 5)
+        out["c2c_rtt_ns"] = float(np.median(batches))
+        out["c2c_rtt_min_ns"] = float(batches.min())
+        out["c2c_cpus"] = list(pair)
+    call = _ctypes_call_ns(reps=7 if full else 5, n=200_000 if full else 50_000)
+    out["ctypes_call_ns"] = call["value"]
+    out["python_loop_ns"] = call["python_loop_ns"]
+    out["timer_ns"] = float(np.median([cf.timer_ns(200_000) for _ in range(5)]))
+    out["python_timer_ns"] = float(np.median([_python_timer_ns(100_000) for _ in range(5)]))
+    out["memcpy_gbps"] = cf.memcpy_gbps(128 << 20, reps=8 if full else 3)
+    return out
+
+
+FLOOR_LABELS = {
+    "c2c_rtt_ns": ("core-to-core round trip, one cache line, 2 pinned threads", "ns"),
+    "ctypes_call_ns": ("ctypes call of an empty C function (argtypes set), from a Python loop", "ns"),
+    "python_loop_ns": ("one iteration of an empty Python for loop", "ns"),
+    "timer_ns": ("clock_gettime(CLOCK_MONOTONIC) in C", "ns"),
+    "python_timer_ns": ("time.perf_counter_ns() in Python", "ns"),
+    "memcpy_gbps": ("single-thread memcpy of 128 MiB", "GB/s"),
+}

@@ -1,0 +1,158 @@
+"""Plots of results.json: one figure per lab with a panel per metric, the
+target drawn as a red line and the machine floor as a grey one; and, for
+latency metrics carrying percentiles, the distribution by implementation.
+
+Generic over labs: a new lab's records plot without an edit here.  The CLI
+saves these as PNG; the results notebooks call the same functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+# No backend is forced: matplotlib picks Agg in a script without a display,
+# and a notebook keeps its inline backend (forcing Agg would hide the plots).
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+IMPL_ORDER = ("c", "python")  # then peers, alphabetically
+PALETTE = {"c": "#1f77b4", "python": "#ff7f0e"}
+PEER_COLOR = "#7f7f7f"
+
+
+def _label(rec: dict) -> str:
+    impl = rec["impl"]
+    if impl.startswith("peer:"):  # peer:multiprocessing.shared_memory -> three short lines
+        impl = "peer:\n" + impl[5:].replace(".", ".\n")
+    return impl + (f"\n({rec['variant']})" if rec.get("variant") else "")
+
+
+def _order(labels: list[str]) -> list[str]:
+    def key(lab: str) -> tuple:
+        impl = lab.split("\n")[0].rstrip(":")
+        rank = IMPL_ORDER.index(impl) if impl in IMPL_ORDER else len(IMPL_ORDER)
+        return (rank, lab)
+
+    return sorted(set(labels), key=key)
+
+
+def _color(label: str) -> str:
+    return PALETTE.get(label.split("\n")[0], PEER_COLOR)  # "peer:" lines are grey
+
+
+def _fmt(v: float, unit: str) -> str:
+    if unit == "ns" and v >= 1000:
+        return f"{v / 1000:.3g} µs"
+    if v >= 1e6:
+        return f"{v / 1e6:.3g} M{unit}"
+    return f"{v:.3g} {unit}"
+
+
+def lab_figure(results: dict, lab_id: str, title: str | None = None):
+    """Bars per implementation, one panel per metric; None if the lab has no records."""
+    recs = [r for r in results["records"] if r["lab"] == lab_id]
+    if not recs:
+        return None
+    df = pd.DataFrame({"metric": [r["metric"] for r in recs], "label": [_label(r) for r in recs],
+                       "value": [r["value"] for r in recs]})
+    metrics = list(dict.fromkeys(r["metric"] for r in recs))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 4.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sub = df[df.metric == metric]
+        mrecs = [r for r in recs if r["metric"] == metric]
+        order = _order(sub.label.tolist())
+        sns.barplot(data=sub, x="label", y="value", hue="label", order=order, hue_order=order,
+                    palette={lab: _color(lab) for lab in order}, legend=False, ax=ax)
+        unit = mrecs[0]["unit"]
+        lines = [sub.value.max(), sub.value.min()]
+        target = mrecs[0].get("target")
+        if target:
+            ax.axhline(target["value"], color="#d62728", ls="--", lw=1.5,
+                       label=f"target {target['op']} {_fmt(target['value'], unit)}")
+            lines.append(target["value"])
+        floor = mrecs[0].get("floor")
+        if floor:
+            name = floor["name"] + (f" x {floor['scale']:g}" if floor["scale"] != 1 else "")
+            ax.axhline(floor["value"], color="#555555", ls=":", lw=1.5, label=f"floor: {name} = {_fmt(floor['value'], unit)}")
+            lines.append(floor["value"])
+        positive = [v for v in lines if v > 0]
+        if positive and max(positive) / min(positive) > 30:
+            ax.set_yscale("log")
+        for patch, lab in zip(ax.patches, order):
+            v = sub[sub.label == lab].value.iloc[0]
+            ax.annotate(_fmt(v, unit), (patch.get_x() + patch.get_width() / 2, patch.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+        ax.set_title(metric)
+        ax.set_xlabel("")
+        ax.set_ylabel(unit)
+        ax.tick_params(axis="x", labelsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
+    machine = results.get("machine", {}).get("id", "")
+    fig.suptitle(title or f"{lab_id} on {machine}")
+    fig.tight_layout()
+    return fig
+
+
+def _nines(p: float) -> float:
+    """Percentile to 'number of nines' so p99.99 gets as much room as p50."""
+    return -math.log10(1 - p / 100)
+
+
+def latency_figure(results: dict, lab_id: str):
+    """Percentile curves for every record of the lab that carries `percentiles`
+    (one line per impl, per metric family); None if there is none."""
+    seen = set()
+    rows = []
+    for r in results["records"]:
+        if r["lab"] != lab_id or "percentiles" not in r:
+            continue
+        family = r["metric"].rsplit("_p", 1)[0]  # visibility_p50_ns -> visibility
+        key = (family, r["impl"], r.get("variant"))
+        if key in seen:
+            continue
+        seen.add(key)
+        for name, v in r["percentiles"].items():
+            p = float(name[1:])
+            rows.append({"family": family, "label": _label(r).replace("\n", " "), "nines": _nines(p),
+                         "percentile": name, "ns": v, "floor": (r.get("floor") or {}).get("value")})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    families = list(dict.fromkeys(df.family))
+    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 4.2), squeeze=False)
+    for ax, fam in zip(axes[0], families):
+        sub = df[df.family == fam]
+        sns.lineplot(data=sub, x="nines", y="ns", hue="label", marker="o", ax=ax,
+                     palette={lab: _color(lab) for lab in sub.label.unique()})
+        ticks = sub.drop_duplicates("percentile").sort_values("nines")
+        ax.set_xticks(ticks.nines, ticks.percentile)
+        floor = sub.floor.dropna()
+        if len(floor):
+            ax.axhline(floor.iloc[0], color="#555555", ls=":", label="floor (c2c rtt / 2)")
+        ax.set_yscale("log")
+        ax.set_xlabel("percentile")
+        ax.set_ylabel("ns")
+        ax.set_title(f"{fam}: latency distribution")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_all(results: dict, lab_ids: list[str], out_dir) -> list[str]:
+    """Write <lab>.png (and <lab>-latency.png) for each lab; return the paths."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    written = []
+    for lab_id in lab_ids:
+        for suffix, make in (("", lab_figure), ("-latency", latency_figure)):
+            fig = make(results, lab_id)
+            if fig is None:
+                continue
+            path = out / f"{lab_id}{suffix}.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(str(path))
+    return written

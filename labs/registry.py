@@ -1,0 +1,45 @@
+"""The labs, in the order a learner takes them.
+
+An available lab is a module labs/<lab>.py defining LAB; a planned one is
+declared here with its number, id and title so `latencylab list` can show the
+whole course.  Landing a lab = replacing its `planned(...)` line by its module.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .lab import Lab
+
+
+def planned(number: int, lab_id: str, title: str, summary: str) -> Lab:
+    return Lab(number=number, id=lab_id, title=title, summary=summary, available=False)
+
+
+def _load(module: str) -> Lab:
+    return importlib.import_module(f"labs.{module}").LAB
+
+
+def all_labs() -> list[Lab]:
+    """The six labs in course order (lab modules are imported here, lazily)."""
+    return [
+        _load("shm_basics"),
+        planned(2, "false-sharing", "False sharing",
+                "counters packed vs padded to 64 and 128 bytes; the slowdown measured"),
+        planned(3, "spsc-ring", "A lock-free SPSC ring",
+                "a single-producer/single-consumer ring in shared memory, C and Python interoperating"),
+        planned(4, "memory-ordering", "Memory ordering",
+                "litmus tests on the real CPU against the x86-TSO and C11 models; the cost of fences"),
+        planned(5, "order-book", "A limit order book",
+                "an ITCH 5.0 feed simulator driving an order book with a memory pool"),
+        planned(6, "ml-inference", "ML inference",
+                "order-book features and a small model in C and NumPy, against scikit-learn and onnxruntime"),
+    ]
+
+
+def get(lab_id: str) -> Lab:
+    for lab in all_labs():
+        if lab.id == lab_id or lab.module_name == lab_id or str(lab.number) == lab_id:
+            return lab
+    known = ", ".join(lab.id for lab in all_labs())
+    raise KeyError(f"unknown lab {lab_id!r}; the labs are: {known}")

@@ -1,0 +1,95 @@
+"""Running labs: floors first, then every workload of every lab for every
+implementation, each measurement turned into a results.json record judged
+against its target and its floor."""
+
+from __future__ import annotations
+
+import math
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import machine, targets
+from .lab import Lab, Measurement, Size, Skip
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Results:
+    machine: dict
+    floors: dict
+    records: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # skipped workloads, with the reason
+    errors: list[str] = field(default_factory=list)  # failed workloads
+    size: str = "quick"
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA_VERSION,
+            "size": self.size,
+            "machine": self.machine,
+            "floors": self.floors,
+            "records": self.records,
+            "notes": self.notes,
+            "errors": self.errors,
+        }
+
+
+def make_record(lab: Lab, impl: str, m: Measurement, floors: dict) -> dict:
+    """One results.json record (schema in docs/architecture.md)."""
+    metric = lab.metric(m.metric)
+    target = targets.for_metric(lab.id, m.metric)
+    value = float(m.value)
+    rec = {
+        "lab": lab.id,
+        "metric": m.metric,
+        "impl": impl,
+        "variant": m.variant,
+        "value": value,
+        "unit": metric.unit,
+        "target": target.as_record() if target else None,
+        "met": target.met(value) if target else None,
+        "better": metric.better,
+    }
+    floor = floors.get(metric.floor) if metric.floor else None
+    if floor:
+        ref = floor * metric.floor_scale
+        rec["floor"] = {"name": metric.floor, "scale": metric.floor_scale, "value": ref}
+        rec["ratio_to_floor"] = value / ref if ref > 0 else None
+    rec.update({k: v for k, v in m.extra.items() if k not in rec})
+    return rec
+
+
+Progress = Callable[[str], None]
+
+
+def tasks(labs: list[Lab]) -> list[tuple[Lab, object, str]]:
+    return [(lab, w, impl) for lab in labs for w in lab.workloads for impl in w.impls]
+
+
+def run(labs: list[Lab], size: Size = "quick", on_start: Progress | None = None,
+        on_done: Progress | None = None) -> Results:
+    """Measure the floors, then run every (lab, workload, impl).  A workload that
+    raises Skip is noted; one that fails is recorded in `errors` (with its
+    traceback's last line) and the run goes on."""
+    on_start = on_start or (lambda _: None)
+    on_done = on_done or (lambda _: None)
+    on_start("machine floors")
+    res = Results(machine=machine.info(), floors=machine.floors(size), size=size)
+    on_done("machine floors")
+    for lab, workload, impl in tasks(labs):
+        label = f"{lab.id} {workload.id} [{impl}]"
+        on_start(label)
+        try:
+            for m in workload.run(impl, size):
+                if not (isinstance(m.value, (int, float)) and math.isfinite(m.value)):
+                    raise ValueError(f"{label}: workload returned a non-finite {m.metric}: {m.value!r}")
+                res.records.append(make_record(lab, impl, m, res.floors))
+        except Skip as e:
+            res.notes.append(f"{label}: skipped: {e}")
+        except Exception as e:  # noqa: BLE001 - one broken workload must not lose the others' results
+            res.errors.append(f"{label}: {type(e).__name__}: {e}")
+            traceback.print_exc()
+        on_done(label)
+    return res

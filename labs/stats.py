@@ -1,0 +1,40 @@
+"""Summaries of measured samples: HdrHistogram percentiles for latency
+distributions, median and spread for repeated timings."""
+
+from __future__ import annotations
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
+
+
+def latency_summary(samples_ns: np.ndarray, highest_ns: int = 10_000_000_000) -> dict:
+    """Percentiles of a latency sample through an HdrHistogram (3 significant
+    digits, the field's standard).  Values are clamped to [1, highest_ns]."""
+    samples = np.asarray(samples_ns, dtype=np.int64)
+    if samples.size == 0:
+        raise ValueError("no samples")
+    h = HdrHistogram(1, highest_ns, 3)
+    for v in np.clip(samples, 1, highest_ns).tolist():
+        h.record_value(v)
+    pct = {f"p{p:g}": float(h.get_value_at_percentile(p)) for p in PERCENTILES}
+    return {
+        **pct,
+        "min": float(h.get_min_value()),
+        "max": float(h.get_max_value()),
+        "mean": float(h.get_mean_value()),
+        "n": int(h.get_total_count()),
+    }
+
+
+def repeat_summary(values: list[float] | np.ndarray) -> dict:
+    """Median and spread of a figure measured in several repeats."""
+    v = np.asarray(values, dtype=np.float64)
+    return {
+        "median": float(np.median(v)),
+        "min": float(v.min()),
+        "p10": float(np.percentile(v, 10)),
+        "p90": float(np.percentile(v, 90)),
+        "repeats": int(v.size),
+    }

@@ -1,0 +1,450 @@
+"""Lab 1, pure Python: POSIX shared memory and a seqlock-protected quote.
+
+The same API as `cimpl.shm_basics`, over the same bytes (the layout is defined
+once, in cimpl/shm_layout.h; tests check the constants below against the C
+library).  Read this side by side with cimpl/shm_basics.c.
+
+Why not `multiprocessing.shared_memory`?  Before Python 3.13 it registers every
+segment it *attaches* with the resource tracker, which unlinks the segment when
+the attaching process exits - under the feet of the process that owns it.  We
+open /dev/shm ourselves with O_CREAT|O_EXCL, mode 0600, and own our segments.
+
+Memory ordering from Python.  Python has no atomics or fences; what makes the
+seqlock below correct is (1) every 4- and 8-byte field is read and written with
+one aligned load/store - memoryview items and struct's *native* ('@') formats
+copy with memcpy of the field's size, which compiles to a single mov - and
+(2) x86-64's TSO model, which keeps stores in program order and loads in
+program order.  Each store or load is a separate C call inside the interpreter,
+so the compiler cannot reorder them either.  On ARM (weaker ordering) this
+Python seqlock would need fences Python cannot express; the C one is portable.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import re
+import stat
+import struct
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from . import errors
+
+# --------------------------------------------------------------- layout
+# Mirrors cimpl/shm_layout.h.  tests/test_shm_basics.py::test_layout_matches_c
+# compares every number here with the compiled C library's.
+SHM_DIR = "/dev/shm"
+PREFIX = "latencylab-"
+NAME_MAX = 63
+MAX_PAYLOAD = errors.MAX_PAYLOAD
+HEADER_SIZE = 128
+MAGIC = 0x314D48534C4C4C4C  # b"LLLLSHM1" as a little-endian u64
+VERSION = 1
+KIND_ANY, KIND_RAW, KIND_QUOTE = 0, 1, 2
+
+# magic u64 | version u32 | header_size u32 | payload_size u64 | kind u32 | creator_pid u32
+_HEADER = struct.Struct("<QIIQII")
+_HDR_VERSION_OFF = 8  # the header after the magic, written before it
+
+# The quote slot: seq u64 at 0, then the fields at 8 (native = memcpy per field).
+_SEQ_OFF = 0
+_FIELDS = struct.Struct("@IIqqIIQ")  # instrument, reserved, bid, ask, bid_size, ask_size, ts_ns
+_FIELDS_OFF = 8
+SLOT_SIZE = 64
+# The channel: quote slot padded to 128 bytes, then the reader's ack line.
+CHANNEL_SIZE = 256
+ACK_OFF = 128
+READY_OFF = 136
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}\Z")
+
+
+class Quote(NamedTuple):
+    """A top-of-book quote.  Prices are integer ticks (1/10000 of a unit)."""
+
+    instrument: int
+    bid: int
+    ask: int
+    bid_size: int
+    ask_size: int
+    ts_ns: int
+
+
+def check_name(name: object) -> str:
+    """Return `name` if it is a valid segment name, else raise ValueError."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise errors.bad_name(name)
+    return name
+
+
+_QUOTE_RANGES = (
+    ("instrument", 0, 2**32 - 1),
+    ("bid", -(2**63), 2**63 - 1),
+    ("ask", -(2**63), 2**63 - 1),
+    ("bid_size", 0, 2**32 - 1),
+    ("ask_size", 0, 2**32 - 1),
+    ("ts_ns", 0, 2**64 - 1),
+)
+
+
+def check_quote(quote: object) -> None:
+    """Raise ValueError naming the first field of `quote` that does not fit its C type."""
+    if not isinstance(quote, tuple) or len(quote) != len(_QUOTE_RANGES):
+        raise ValueError(f"a quote is a tuple of {len(_QUOTE_RANGES)} integers {Quote._fields}, got {quote!r}")
+    for (field, lo, hi), v in zip(_QUOTE_RANGES, quote):
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ValueError(f"quote field {field}={v!r} is not an integer in [{lo}, {hi}]")
+
+
+def pack_quote(quote: Quote) -> bytes:
+    """The 40 bytes of struct ll_quote for `quote`; ValueError naming a field that does not fit."""
+    try:
+        return _FIELDS.pack(quote[0], 0, quote[1], quote[2], quote[3], quote[4], quote[5])
+    except (struct.error, IndexError, TypeError):
+        check_quote(quote)  # raises, naming the field
+        raise
+
+
+def unpack_quote(buf, offset: int = 0) -> Quote:
+    """The Quote in the 40 bytes of struct ll_quote at buf[offset:]."""
+    f = _FIELDS.unpack_from(buf, offset)
+    return Quote(f[0], f[2], f[3], f[4], f[5], f[6])
+
+
+def path_of(name: str) -> str:
+    """/dev/shm/latencylab-<name>: where the segment lives."""
+    return os.path.join(SHM_DIR, PREFIX + check_name(name))
+
+
+def unlink(name: str) -> None:
+    """Remove a segment's name (processes that mapped it keep their mapping)."""
+    os.unlink(path_of(name))
+
+
+class Segment:
+    """A named POSIX shared-memory segment: a 128-byte header, then the payload.
+
+    Use `Segment.create(name, size)` or `Segment.attach(name)`, ideally in a
+    `with` block: leaving it closes the mapping, and unlinks the segment if this
+    object created it.
+    """
+
+    def __init__(self, name: str, mm: mmap.mmap, owner: bool) -> None:
+        self._name = name
+        self._mm = mm
+        self._owner = owner
+        self._views: list[memoryview] = []  # released on close, so close never leaves a dangling view
+        hdr = _HEADER.unpack_from(mm, 0)
+        self._payload_size = hdr[3]
+        self._kind = hdr[4]
+        self._creator_pid = hdr[5]
+        self._buf = self._view(0, self._payload_size)
+
+    # ---------------------------------------------------------- creating
+    @classmethod
+    def create(cls, name: str, size: int, kind: int = KIND_RAW) -> Segment:
+        """Create a new segment of `size` payload bytes.  FileExistsError if the name is taken."""
+        path = path_of(name)
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_PAYLOAD:
+            raise errors.bad_size(size)
+        if kind == KIND_QUOTE and size != CHANNEL_SIZE:
+            raise errors.bad_size(size, "quote segment size")
+        # O_EXCL: never adopt an existing file (a stale segment, or a trap).
+        # O_NOFOLLOW: never follow a symlink planted under our name.  0600: ours alone.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.ftruncate(fd, HEADER_SIZE + size)  # tmpfs zero-fills: the magic reads 0 for now
+            mm = mmap.mmap(fd, HEADER_SIZE + size)
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        os.close(fd)  # the mapping keeps the memory alive
+        # The header after the magic first, the magic last: an attacher that
+        # sees the magic sees a complete header (x86-64 keeps stores in order).
+        _HEADER.pack_into(mm, 0, 0, VERSION, HEADER_SIZE, size, kind, os.getpid())
+        struct.pack_into("@Q", mm, 0, MAGIC)
+        return cls(name, mm, owner=True)
+
+    @classmethod
+    def attach(cls, name: str, kind: int = KIND_ANY) -> Segment:
+        """Map an existing segment after checking its header.  FileNotFoundError if absent."""
+        path = path_of(name)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size < HEADER_SIZE:
+                raise errors.not_ours(name)
+            mm = mmap.mmap(fd, st.st_size)
+        finally:
+            os.close(fd)
+        try:
+            magic, version, header_size, payload_size, found_kind, _pid = _HEADER.unpack_from(mm, 0)
+            if magic != MAGIC:
+                raise errors.not_ours(name)
+            if version != VERSION:
+                raise errors.bad_version(name, version)
+            if header_size != HEADER_SIZE or not 0 < payload_size <= MAX_PAYLOAD or st.st_size != HEADER_SIZE + payload_size:
+                raise errors.bad_layout(name)
+            if kind != KIND_ANY and found_kind != kind:
+                raise errors.bad_kind(name, kind, found_kind)
+            if found_kind == KIND_QUOTE and payload_size != CHANNEL_SIZE:
+                raise errors.bad_layout(name)
+        except BaseException:
+            mm.close()
+            raise
+        return cls(name, mm, owner=False)
+
+    # ----------------------------------------------------------- access
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size(self) -> int:
+        """Payload size in bytes (the header is not counted)."""
+        return self._payload_size
+
+    @property
+    def kind(self) -> int:
+        return self._kind
+
+    @property
+    def creator_pid(self) -> int:
+        return self._creator_pid
+
+    @property
+    def owner(self) -> bool:
+        """True if this object created the segment (and so unlinks it on `with` exit)."""
+        return self._owner
+
+    @property
+    def closed(self) -> bool:
+        return self._mm is None
+
+    @property
+    def buf(self) -> memoryview:
+        """The payload as a writable memoryview (pure-Python side only; released on close)."""
+        self._check_open()
+        return self._buf
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Copy `length` payload bytes starting at `offset`."""
+        self._check_range(offset, length)
+        return bytes(self._buf[offset : offset + length])
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Copy `data` into the payload at `offset`."""
+        self._check_range(offset, len(data))
+        self._buf[offset : offset + len(data)] = data
+
+    def _view(self, offset: int, length: int, fmt: str = "B") -> memoryview:
+        """A view of payload bytes, cast to `fmt`; tracked so close() can release it."""
+        self._check_open()
+        v = memoryview(self._mm)[HEADER_SIZE + offset : HEADER_SIZE + offset + length].cast(fmt)
+        self._views.append(v)
+        return v
+
+    def _check_open(self) -> None:
+        if self._mm is None:
+            raise errors.closed(self._name)
+
+    def _check_range(self, offset: int, length: int) -> None:
+        self._check_open()
+        if offset < 0 or length < 0 or offset + length > self._payload_size:
+            raise ValueError(
+                f"range [{offset}, {offset + length}) is outside segment {self._name!r} of {self._payload_size} bytes"
+            )
+
+    # -------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Unmap.  Idempotent.  Raises BufferError while a NumPy array or other
+        object still uses the payload (close it first; nothing is unmapped)."""
+        if self._mm is None:
+            return
+        try:
+            for v in reversed(self._views):
+                v.release()
+        except BufferError:
+            raise BufferError(
+                f"segment {self._name!r} is still in use by an object holding its buffer "
+                "(e.g. a NumPy array made from .buf): delete it before close()"
+            ) from None
+        self._views.clear()
+        self._mm.close()
+        self._mm = None
+
+    def unlink(self) -> None:
+        """Remove the segment's name.  The mapping stays usable until close()."""
+        unlink(self._name)
+
+    def __enter__(self) -> Segment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        if self._owner:
+            try:
+                self.unlink()
+            except FileNotFoundError:
+                pass  # already unlinked
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{self._payload_size} bytes"
+        return f"<pyimpl Segment {self._name!r} {state}>"
+
+
+class SharedQuote:
+    """A top-of-book quote in shared memory, protected by a seqlock.
+
+    One writer (`write`), any number of readers in any process (`read`).
+    A reader never returns a torn quote: it retries while a write overlaps.
+    """
+
+    def __init__(self, segment: Segment) -> None:
+        if segment.kind != KIND_QUOTE:
+            raise errors.bad_kind(segment.name, KIND_QUOTE, segment.kind)
+        self.segment = segment
+        self._name = segment.name
+        self._buf = segment.buf
+        # one-item u64 views: item get/set is one aligned 8-byte load/store
+        self._seq = segment._view(_SEQ_OFF, 8, "Q")
+        self._ack = segment._view(ACK_OFF, 8, "Q")
+        self._ready = segment._view(READY_OFF, 8, "Q")
+
+    @classmethod
+    def create(cls, name: str) -> SharedQuote:
+        return cls(Segment.create(name, CHANNEL_SIZE, KIND_QUOTE))
+
+    @classmethod
+    def attach(cls, name: str) -> SharedQuote:
+        return cls(Segment.attach(name, KIND_QUOTE))
+
+    @property
+    def seq(self) -> int:
+        """The sequence number: 2 x the number of completed writes (odd mid-write)."""
+        self.segment._check_open()
+        return self._seq[0]
+
+    def write(self, quote: Quote) -> None:
+        """Publish a quote (single writer).  seq goes odd, fields, seq goes even."""
+        seq = self._seq
+        try:
+            s = seq[0]
+        except ValueError:  # the views are released once the segment is closed
+            self.segment._check_open()
+            raise
+        fields = pack_quote(quote)  # first: a bad field must not leave seq odd
+        seq[0] = s + 1
+        self._buf[_FIELDS_OFF : _FIELDS_OFF + _FIELDS.size] = fields
+        seq[0] = s + 2
+
+    def read(self, timeout: float = 1.0) -> Quote:
+        """Return a consistent quote; TimeoutError if it stays mid-write past `timeout` s."""
+        return self.read_with_seq(timeout)[1]
+
+    def read_with_seq(self, timeout: float = 1.0) -> tuple[int, Quote]:
+        """Like read(), also returning the sequence number the quote was published under."""
+        seq, buf, unpack = self._seq, self._buf, unpack_quote
+        if self.segment.closed:
+            raise errors.closed(self._name)
+        tries = 0
+        deadline = None
+        while True:
+            s1 = seq[0]
+            if not s1 & 1:
+                q = unpack(buf, _FIELDS_OFF)
+                if seq[0] == s1:  # nobody wrote meanwhile: q is one whole quote
+                    return s1, q
+            tries += 1
+            if tries & 1023 == 0:  # a writer killed mid-write leaves seq odd for ever
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + timeout
+                elif now > deadline:
+                    raise errors.stuck_writer(self._name)
+
+    def close(self) -> None:
+        self.segment.close()
+
+    def unlink(self) -> None:
+        self.segment.unlink()
+
+    def __enter__(self) -> SharedQuote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.segment.__exit__(*exc)
+
+
+# ----------------------------------------------------------- benchmarks
+# The same kernels as cimpl's, in Python: what a Python user pays per call.
+
+
+def bench_access(q: SharedQuote, n: int) -> int:
+    """n x (one write + one read) of the quote; returns elapsed ns."""
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    quote = Quote(7, 1_000_000, 1_000_100, 100, 200, 0)
+    write, read = q.write, q.read
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        write(quote)
+        read()
+    return time.perf_counter_ns() - t0
+
+
+def visibility_writer(q: SharedQuote, n: int, gap_ns: int = 2000, timeout: float = 5.0) -> None:
+    """Writer side of the visibility benchmark (see cimpl/shm_basics.c:ll_vis_writer)."""
+    if n <= 0 or gap_ns < 0 or timeout <= 0:
+        raise ValueError("visibility_writer: n and timeout must be positive, gap_ns >= 0")
+    now = time.monotonic_ns
+    limit = int(timeout * 1e9)
+    ack, ready, seq = q._ack, q._ready, q._seq
+    t = now()
+    while not ready[0]:
+        if now() - t > limit:
+            raise errors.peer_timeout("visibility writer waiting for the reader to start")
+    write = q.write
+    for i in range(n):
+        t = now()
+        write(Quote(1, 1_000_000 + i, 1_000_100 + i, 100, 100, t))
+        want = seq[0]
+        while ack[0] != want:
+            if now() - t > limit:
+                raise errors.peer_timeout("visibility writer waiting for an ack")
+        until = now() + gap_ns
+        while now() < until:
+            pass
+
+
+def visibility_reader(q: SharedQuote, n: int, timeout: float = 5.0) -> np.ndarray:
+    """Reader side: one-way latency (ns) of each of n quotes, stamped by the writer."""
+    if n <= 0 or timeout <= 0:
+        raise ValueError("visibility_reader: n and timeout must be positive")
+    now = time.monotonic_ns
+    limit = int(timeout * 1e9)
+    lat = np.empty(n, dtype=np.int64)
+    seq, ack = q._seq, q._ack
+    read = q.read_with_seq
+    last = seq[0]
+    q._ready[0] = 1
+    for i in range(n):
+        t_wait = now()
+        spins = 0
+        while True:
+            s = seq[0]
+            if s != last and not s & 1:
+                break
+            spins += 1
+            if spins & 255 == 0 and now() - t_wait > limit:
+                raise errors.peer_timeout("visibility reader waiting for a quote")
+        s, quote = read(timeout)
+        lat[i] = now() - quote.ts_ns
+        last = s
+        ack[0] = s
+    return lat
