@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.latencylab-installed
 OUT    ?=
 
-.PHONY: help setup test bench bench-full bench-pytest asv-check asv-quick sanitize notebooks clean distclean
+.PHONY: help setup test bench bench-full bench-pytest asv-check sanitize notebooks notebooks-build readme clean distclean
 
 help:
 	@echo "make bench        quick run of every lab: results, plots, table (a few minutes on 2 cores)"
@@ -59,7 +59,7 @@ sanitize: setup
 	$(BIN)/meson test -C build-asan --print-errorlogs
 	LATENCYLAB_LIBDIR=build-asan LD_PRELOAD="$(SAN_PRELOAD)" ASAN_OPTIONS=detect_leaks=0 \
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    $(BIN)/python -m pytest -p no:cacheprovider -q -k "c and not notebook" tests
+	    $(BIN)/python -m pytest -p no:cacheprovider -q -k "cimpl and not notebook" tests
 	# 2. TSan: the cross-thread C tests (seqlock writer/reader threads, c2c ping-pong)
 	$(BIN)/meson setup --reconfigure build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug >/dev/null
 	TSAN_OPTIONS=halt_on_error=1 $(BIN)/meson test -C build-tsan --print-errorlogs
@@ -70,3 +70,10 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) build .asv
+
+readme: setup
+	$(BIN)/python -c 'from pathlib import Path; from labs import report; \
+	    print("README updated" if report.update_readme(Path("README.md"), report.latest_committed(Path("results"))) else "README unchanged")'
+
+notebooks-build: setup
+	$(BIN)/python results/make_notebooks.py

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "floors.h"
 
 /* An empty C function for measuring the ctypes call overhead from Python. */
 LL_EXPORT int64_t ll_noop(int64_t x) { return x; }

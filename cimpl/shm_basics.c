@@ -21,21 +21,21 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "shm_layout.h"
+#include "shm_basics.h"
 
 /* ===================================================================== */
 /* Part 1: the segment                                                   */
 /* ===================================================================== */
 
-/* What a Python caller holds: an opaque pointer to this.  Allocated on
+/* What a Python caller holds: an opaque pointer to this (declared in shm_basics.h).  Allocated on
  * create/attach (not a hot path), freed by close. */
-typedef struct ll_segment {
+struct ll_segment {
     ll_seg_header *hdr; /* start of the mapping */
     uint8_t *payload;   /* hdr + LL_SEG_HEADER_SIZE */
     size_t map_size;    /* header + payload */
     uint64_t payload_size;
     uint32_t kind;
-} ll_segment;
+};
 
 LL_EXPORT int ll_seg_check_name(const char *name)
 {

@@ -1,14 +1,17 @@
 """`latencylab clean`: remove shared-memory segments this project left behind.
 
 Only names with our prefix (/dev/shm/latencylab-*) are touched, never anybody
-else's.  A process killed mid-run cannot unlink its segment; this can.
+else's.  A process killed mid-run cannot unlink its segment; this can.  A
+segment whose header names a creator process that is still running is in use
+(a benchmark in another terminal, say) and is kept unless `everything=True`.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 
-from pyimpl.shm_basics import PREFIX, SHM_DIR
+from pyimpl.shm_basics import MAGIC, PREFIX, SHM_DIR
 
 
 def leftover_segments() -> list[str]:
@@ -20,12 +23,46 @@ def leftover_segments() -> list[str]:
     return sorted(n for n in names if n.startswith(PREFIX))
 
 
-def clean_segments() -> list[str]:
-    """Unlink every latencylab segment; return the file names removed."""
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    try:  # a zombie (killed, not yet reaped) is dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def creator_pid(path: str) -> int | None:
+    """The creator pid recorded in a latencylab segment header, or None if the
+    file has no valid header (a peer's scratch file, a half-made segment)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError:
+        return None
+    if len(head) < 32 or struct.unpack_from("<Q", head, 0)[0] != MAGIC:
+        return None
+    return struct.unpack_from("<I", head, 28)[0]
+
+
+def clean_segments(everything: bool = False) -> list[str]:
+    """Unlink our segments whose creator is gone (all of them with
+    everything=True); return the file names removed."""
     removed = []
     for name in leftover_segments():
+        path = os.path.join(SHM_DIR, name)
+        pid = creator_pid(path)
+        if not everything and pid is not None and pid != os.getpid() and _alive(pid):
+            continue
         try:
-            os.unlink(os.path.join(SHM_DIR, name))
+            os.unlink(path)
             removed.append(name)
         except FileNotFoundError:
             pass  # its owner removed it meanwhile

@@ -4,7 +4,7 @@
   latencylab run [LAB ...] [--quick] [--out DIR]
                                         run labs, print one table, write results.json + plots
   latencylab machine                    the machine and its floors
-  latencylab clean                      remove shared-memory segments we left behind
+  latencylab clean [--all]              remove shared-memory segments we left behind
 """
 
 from __future__ import annotations
@@ -77,8 +77,11 @@ def cmd_machine(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_clean(args: argparse.Namespace, console: Console) -> int:
-    removed = cleanup.clean_segments()
+    removed = cleanup.clean_segments(everything=args.all)
     console.print(f"removed {len(removed)} segment(s)" + (": " + ", ".join(removed) if removed else ""))
+    kept = cleanup.leftover_segments()
+    if kept:
+        console.print(f"kept {len(kept)} in use by a running process (--all removes them too): {', '.join(kept)}")
     return 0
 
 
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", metavar="DIR", help="where to write results.json and plots (default results/<machine-id>/)")
     p = sub.add_parser("machine", help="the machine and its floors")
     p.add_argument("--full", action="store_true", help="longer floor measurements")
-    sub.add_parser("clean", help="remove shared-memory segments this project left behind")
+    p = sub.add_parser("clean", help="remove shared-memory segments this project left behind")
+    p.add_argument("--all", action="store_true", help="also remove segments whose creator process is still running")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 132)  # logs: wide enough for the table
     handler = {"list": cmd_list, "run": cmd_run, "machine": cmd_machine, "clean": cmd_clean}[args.command]

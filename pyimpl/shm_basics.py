@@ -103,6 +103,8 @@ def check_quote(quote: object) -> None:
 def pack_quote(quote: Quote) -> bytes:
     """The 40 bytes of struct ll_quote for `quote`; ValueError naming a field that does not fit."""
     try:
+        if len(quote) != 6:
+            raise TypeError
         return _FIELDS.pack(quote[0], 0, quote[1], quote[2], quote[3], quote[4], quote[5])
     except (struct.error, IndexError, TypeError):
         check_quote(quote)  # raises, naming the field
@@ -402,6 +404,7 @@ def visibility_writer(q: SharedQuote, n: int, gap_ns: int = 2000, timeout: float
     """Writer side of the visibility benchmark (see cimpl/shm_basics.c:ll_vis_writer)."""
     if n <= 0 or gap_ns < 0 or timeout <= 0:
         raise ValueError("visibility_writer: n and timeout must be positive, gap_ns >= 0")
+    q.segment._check_open()
     now = time.monotonic_ns
     limit = int(timeout * 1e9)
     ack, ready, seq = q._ack, q._ready, q._seq
@@ -426,6 +429,7 @@ def visibility_reader(q: SharedQuote, n: int, timeout: float = 5.0) -> np.ndarra
     """Reader side: one-way latency (ns) of each of n quotes, stamped by the writer."""
     if n <= 0 or timeout <= 0:
         raise ValueError("visibility_reader: n and timeout must be positive")
+    q.segment._check_open()
     now = time.monotonic_ns
     limit = int(timeout * 1e9)
     lat = np.empty(n, dtype=np.int64)

@@ -1,0 +1,115 @@
+"""Build (and execute) the results notebooks from their cell sources here.
+
+    .venv/bin/python results/make_notebooks.py          # write + execute all
+    .venv/bin/python results/make_notebooks.py shm-basics
+
+Notebooks are committed with their outputs; tests/test_notebooks.py executes
+them again to prove they still run against the committed results.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+LOAD = '''\
+import json
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from labs import plots
+
+# The results of every machine committed under results/<machine-id>/results.json
+here = Path.cwd()
+RESULTS = here if (here / "README.md").exists() and here.name == "results" else here / "results"
+runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*/results.json"))}
+print(f"{len(runs)} machine(s):", ", ".join(runs))'''
+
+FLOORS = '''\
+floors = pd.DataFrame({m: r["floors"] for m, r in runs.items()}).T
+floors[["c2c_rtt_ns", "ctypes_call_ns", "timer_ns", "python_timer_ns", "memcpy_gbps"]].round(1)'''
+
+
+def lab_notebook(lab_id: str, intro: str, closing: str) -> nbformat.NotebookNode:
+    cells = [
+        new_markdown_cell(intro),
+        new_code_cell(LOAD),
+        new_markdown_cell("## The machines and their floors\n\nEvery figure below was measured in the same run as "
+                          "these floors; compare ratios within one machine, not raw numbers across machines."),
+        new_code_cell(FLOORS),
+        new_markdown_cell(f"## {lab_id} on each machine\n\nBars per implementation, one panel per metric. "
+                          "Red dashed: the brief's target. Grey dotted: the machine's floor."),
+        new_code_cell(f'''\
+for machine, res in runs.items():
+    fig = plots.lab_figure(res, "{lab_id}")
+    if fig is not None:
+        display(fig)
+        plots.plt.close(fig)'''),
+        new_markdown_cell("## Latency distributions\n\nPercentile curves from the HdrHistogram of each run "
+                          "(x axis spaced by 'nines', so the tail gets as much room as the median)."),
+        new_code_cell(f'''\
+for machine, res in runs.items():
+    fig = plots.latency_figure(res, "{lab_id}")
+    if fig is not None:
+        fig.suptitle(machine)
+        display(fig)
+        plots.plt.close(fig)'''),
+        new_markdown_cell("## The figures against the targets"),
+        new_code_cell(f'''\
+rows = [dict(machine=m, **{{k: r[k] for k in ("metric", "impl", "variant", "value", "unit", "met")}},
+             target=(f"{{r['target']['op']}} {{r['target']['value']:g}}" if r["target"] else None),
+             x_floor=r.get("ratio_to_floor"))
+        for m, res in runs.items() for r in res["records"] if r["lab"] == "{lab_id}"]
+pd.DataFrame(rows).round(2)'''),
+        new_markdown_cell(closing),
+    ]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+NOTEBOOKS = {
+    "shm-basics": lab_notebook(
+        "shm-basics",
+        "# Lab 1 - shared-memory basics: the results\n\n"
+        "One writer publishes a top-of-book quote into a POSIX shared-memory segment under a seqlock; readers "
+        "in any process read it without ever seeing a torn quote. The guide is "
+        "[labs/01-shm-basics/README.md](../labs/01-shm-basics/README.md).\n\n"
+        "- `access_ns`: one write + one read of the quote in one process (C timed inside C; Python in Python; "
+        "`c (ctypes-per-call)` = the C functions called once per operation from Python; peers = plain "
+        "`struct` access through `mmap` and `multiprocessing.shared_memory`, no seqlock). Target: < 100 ns.\n"
+        "- `visibility_p50_ns`, `visibility_p99_ns`: a quote written in one process, seen by a reader process "
+        "pinned on the other core; one-way time, against half the core-to-core round trip.",
+        "## What this says\n\n"
+        "- In C the seqlock write + read of one cache line costs a few nanoseconds: the brief's 100 ns target "
+        "is met with a wide margin, because the line stays in L1 and no instruction on x86-64 is more than a "
+        "plain `mov`.\n"
+        "- From Python the same operation costs about a microsecond: the interpreter, not the memory, is the "
+        "cost. Calling the C functions once per operation through ctypes is slower still (two calls, each "
+        "~the `ctypes_call_ns` floor): cross into C once per batch, not once per item.\n"
+        "- Across cores, a new quote is seen a few times the one-way floor (c2c round trip / 2) after it "
+        "was written: the reader spinning on the quote's line pulls it away from the writer between its "
+        "stores, and the timestamps add two clock reads. The tail (p99.9+) is the shared VM's noise.",
+    ),
+}
+
+
+def build(name: str) -> Path:
+    path = HERE / f"{name}.ipynb"
+    nb = NOTEBOOKS[name]
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    nbformat.write(nb, path)
+    return path
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(NOTEBOOKS):
+        print("wrote", build(name))

@@ -1,0 +1,242 @@
+"""The harness: registry, targets, records, report, plots, CLI, asv and
+pytest-benchmark suites - all driven by the lab declarations."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labs import cli, plots, registry, report, runner, targets
+from labs.lab import SIZES, Lab, Measurement, Metric, Skip, Workload, impl_module
+
+ROOT = Path(__file__).resolve().parents[1]
+SEVEN = {
+    ("shm-basics", "access_ns"),
+    ("spsc-ring", "op_ns"),
+    ("spsc-ring", "throughput"),
+    ("order-book", "throughput"),
+    ("ml-inference", "feature_ns"),
+    ("ml-inference", "throughput_batch"),
+    ("ml-inference", "tick_to_signal_p50_ns"),
+}
+
+
+def test_six_labs_in_order():
+    labs = registry.all_labs()
+    assert [lab.number for lab in labs] == [1, 2, 3, 4, 5, 6]
+    assert [lab.id for lab in labs] == ["shm-basics", "false-sharing", "spsc-ring", "memory-ordering", "order-book",
+                                        "ml-inference"]
+    assert labs[0].available and labs[0].guide == "labs/01-shm-basics/README.md"
+
+
+def test_available_labs_are_complete():
+    """A landed lab has its guide, notebook, both implementations and consistent declarations."""
+    for lab in registry.all_labs():
+        if not lab.available:
+            continue
+        assert (ROOT / lab.guide).is_file(), lab.guide
+        assert (ROOT / lab.notebook).is_file(), lab.notebook
+        assert (ROOT / "cimpl" / f"{lab.module_name}.c").is_file()
+        for impl in ("c", "python"):
+            impl_module(lab.module_name, impl)
+        declared = {m.id for m in lab.metrics}
+        for w in lab.workloads:
+            assert set(w.metrics) <= declared, (lab.id, w.id)
+            assert all(i in ("c", "python") or i.startswith("peer:") for i in w.impls)
+
+
+def test_registry_get():
+    assert registry.get("shm-basics").number == 1
+    assert registry.get("1").id == "shm-basics"
+    assert registry.get("shm_basics").id == "shm-basics"
+    with pytest.raises(KeyError, match="unknown lab"):
+        registry.get("nope")
+
+
+def test_all_seven_targets_present_with_lab_and_metric():
+    got = {(t.lab, m) for t in targets.load() for m in t.metrics}
+    assert SEVEN <= got
+    assert len(targets.load()) == 7
+    lab_ids = {lab.id for lab in registry.all_labs()}
+    for t in targets.load():
+        assert t.lab in lab_ids, t
+    # the installed copy is the file in bench/
+    assert targets.parse((ROOT / "bench" / "targets.toml").read_text()) == list(targets.load())
+
+
+def test_target_units_match_available_metrics():
+    for lab in registry.all_labs():
+        for t in targets.load():
+            if t.lab == lab.id and lab.available:
+                for m in t.metrics:
+                    assert lab.metric(m).unit == t.unit, (t.id, m)
+
+
+@pytest.mark.parametrize(("op", "value", "expected"), [("<", 99.9, True), ("<", 100, False), (">", 101, True),
+                                                         (">", 100, False)])
+def test_target_judgement(op, value, expected):
+    t = targets.Target("x", "x", "lab", ("m",), op, 100.0, "ns")
+    assert t.met(value) is expected
+    assert t.met(None) is None and t.met(math.nan) is None
+
+
+def test_target_parse_rejects_unknown_op():
+    with pytest.raises(ValueError, match="unknown op"):
+        targets.parse('[[target]]\nid="x"\nbrief="b"\nlab="l"\nmetrics=["m"]\nop="~"\nvalue=1\nunit="ns"\n')
+
+
+# A fake lab: exercises runner, records, report and plots in milliseconds.
+def _fake_run(impl, size):
+    if impl == "peer:absent":
+        raise Skip("peer not installed")
+    if impl == "peer:broken":
+        raise RuntimeError("boom")
+    base = {"c": 10.0, "python": 500.0}[impl]
+    pct = {"p50": base, "p90": base * 1.2, "p99": base * 2, "p99.9": base * 4, "p99.99": base * 8}
+    return [Measurement("lat_ns", base, extra={"percentiles": pct, **pct}),
+            Measurement("lat_ns", base * 3, variant="slow-path")]
+
+
+FAKE = Lab(number=9, id="shm-basics", title="fake", summary="fake",
+           metrics=(Metric("lat_ns", "ns", "lower", "d", floor="c2c_rtt_ns", floor_scale=0.5),),
+           workloads=(Workload("w", _fake_run, ("c", "python", "peer:absent", "peer:broken"), ("lat_ns",)),))
+FLOORS = {"c2c_rtt_ns": 100.0, "ctypes_call_ns": 300.0, "timer_ns": 20.0, "python_timer_ns": 50.0,
+          "python_loop_ns": 10.0, "memcpy_gbps": 8.0}
+
+
+@pytest.fixture
+def fake_results(monkeypatch):
+    monkeypatch.setattr(runner.machine, "floors", lambda size: dict(FLOORS))
+    monkeypatch.setattr(runner.machine, "info", lambda: {"id": "test-machine", "date": "2026-01-01T00:00:00"})
+    monkeypatch.setattr(runner.traceback, "print_exc", lambda: None)
+    return runner.run([FAKE], "quick").to_json()
+
+
+def test_runner_records_schema(fake_results):
+    res = fake_results
+    assert set(res) >= {"machine", "floors", "records"}
+    assert len(res["records"]) == 4
+    for r in res["records"]:
+        assert set(r) >= {"lab", "metric", "impl", "value", "unit", "target", "met"}
+        assert r["impl"] in ("c", "python")
+        assert r["floor"]["value"] == 50.0
+        assert r["ratio_to_floor"] == pytest.approx(r["value"] / 50.0)
+        assert r["met"] is None and r["target"] is None  # lat_ns has no seed target
+    assert any("skipped: peer not installed" in n for n in res["notes"])
+    assert any("RuntimeError: boom" in e for e in res["errors"])
+    json.dumps(res)  # serialisable
+
+
+def test_record_is_judged_against_target():
+    lab = registry.get("shm-basics")
+    rec = runner.make_record(lab, "c", Measurement("access_ns", 4.0), FLOORS)
+    assert rec["target"]["op"] == "<" and rec["target"]["value"] == 100 and rec["met"] is True
+    rec = runner.make_record(lab, "python", Measurement("access_ns", 900.0), FLOORS)
+    assert rec["met"] is False
+
+
+def test_report_and_plots(fake_results, tmp_path, capsys):
+    from rich.console import Console
+
+    report.print_results(fake_results, Console(width=160))
+    out = capsys.readouterr().out
+    assert "lat_ns" in out and "slow-path" in out and "boom" in out
+    written = report.write(fake_results, tmp_path, ["shm-basics"])
+    assert (tmp_path / "results.json").is_file()
+    assert (tmp_path / "shm-basics.png").stat().st_size > 10_000
+    assert (tmp_path / "shm-basics-latency.png").stat().st_size > 10_000
+    assert len(written) == 3
+
+
+def test_plot_draws_target_line():
+    res = {"machine": {"id": "m"}, "records": [
+        runner.make_record(registry.get("shm-basics"), "c", Measurement("access_ns", 4.0), FLOORS)]}
+    fig = plots.lab_figure(res, "shm-basics")
+    ax = fig.axes[0]
+    ys = [line.get_ydata()[0] for line in ax.get_lines()]
+    assert 100 in ys  # the target
+    assert plots.lab_figure(res, "other-lab") is None
+    plots.plt.close(fig)
+
+
+def test_readme_targets_table_matches_committed_results():
+    committed = report.latest_committed(ROOT / "results")
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(report.README_BEGIN) + len(report.README_BEGIN):text.index(report.README_END)]
+    assert block.strip() == report.targets_markdown(committed).strip(), "run `make readme`"
+
+
+def test_committed_results_have_lab1_records():
+    committed = report.latest_committed(ROOT / "results")
+    got = {(r["metric"], r["impl"]) for r in committed["records"] if not r.get("variant")}
+    for metric in ("access_ns", "visibility_p50_ns", "visibility_p99_ns"):
+        assert (metric, "c") in got and (metric, "python") in got
+    assert committed["floors"]["c2c_rtt_ns"] > 0
+
+
+def test_cli_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for lab in registry.all_labs():
+        assert lab.id in out
+    assert out.count("not yet available") == 5
+
+
+def test_cli_run_rejects_unknown_and_unavailable(capsys, tmp_path):
+    assert cli.main(["run", "nope", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit, match="not yet available"):
+        cli.main(["run", "spsc-ring", "--out", str(tmp_path)])
+
+
+def test_python_m_labs_list():
+    out = subprocess.run([sys.executable, "-m", "labs", "list"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "shm-basics" in out.stdout
+
+
+@pytest.mark.slow
+def test_cli_run_quick_end_to_end(tmp_path):
+    """`latencylab run shm-basics --quick` writes results.json with C and Python
+    records judged against targets, floors, and the plots."""
+    out = subprocess.run([sys.executable, "-m", "labs", "run", "shm-basics", "--quick", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["size"] == "quick" and res["errors"] == []
+    assert res["floors"]["c2c_rtt_ns"] > 0 and res["floors"]["ctypes_call_ns"] > 0
+    recs = {(r["metric"], r["impl"]): r for r in res["records"] if not r.get("variant")}
+    for impl in ("c", "python"):
+        assert recs[("access_ns", impl)]["met"] in (True, False)
+        assert recs[("visibility_p50_ns", impl)]["value"] > 0
+    assert (tmp_path / "shm-basics.png").is_file()
+
+
+def test_asv_suite_generated_from_declarations():
+    sys.path.insert(0, str(ROOT))
+    try:
+        import bench.suites as suites
+    finally:
+        sys.path.remove(str(ROOT))
+    assert hasattr(suites, "ShmBasicsAccess") and hasattr(suites, "ShmBasicsVisibility")
+    cls = suites.ShmBasicsVisibility
+    assert cls.params == [["c", "python"]]
+    assert cls.track_visibility_p50_ns.unit == "ns"
+
+
+@pytest.mark.slow
+def test_asv_check_passes():
+    asv = Path(sys.executable).parent / "asv"
+    if not asv.exists():
+        pytest.skip("asv not installed in this environment")
+    subprocess.run([str(asv), "machine", "--yes"], cwd=ROOT, capture_output=True, timeout=120)
+    out = subprocess.run([str(asv), "check", "--python=same"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "No problems found" in out.stdout
+
+
+def test_sizes():
+    assert SIZES == ("quick", "full")
