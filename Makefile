@@ -56,8 +56,9 @@ SAN_PRELOAD = $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-fi
 sanitize: setup
 	# 1. ASan+UBSan: the C tests, then the C-backed Python tests against that build
 	$(BIN)/meson setup --reconfigure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >/dev/null
+	$(BIN)/meson compile -C build-asan
 	$(BIN)/meson test -C build-asan --print-errorlogs
-	LATENCYLAB_LIBDIR=build-asan LD_PRELOAD="$(SAN_PRELOAD)" ASAN_OPTIONS=detect_leaks=0 \
+	LATENCYLAB_LIBDIR=$(CURDIR)/build-asan LD_PRELOAD="$(SAN_PRELOAD)" ASAN_OPTIONS=detect_leaks=0 \
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    $(BIN)/python -m pytest -p no:cacheprovider -q -k "cimpl and not notebook" tests
 	# 2. TSan: the cross-thread C tests (seqlock writer/reader threads, c2c ping-pong)
