@@ -39,6 +39,14 @@ def _select(names: list[str]) -> list:
     return [lab for lab in labs if lab.available]
 
 
+def default_out_dir(size: str) -> Path:
+    """results/<machine-id>/ for a full run; a quick run goes one level down,
+    into quick/ (ignored by git), so `make bench` never overwrites the
+    committed full results that the README and the notebooks show."""
+    base = Path("results") / machine.machine_id()
+    return base if size == "full" else base / "quick"
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     try:
         labs = _select(args.labs)
@@ -46,7 +54,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]{e.args[0]}[/]")
         return 2
     size = "quick" if args.quick else "full"
-    out_dir = Path(args.out) if args.out else Path("results") / machine.machine_id()
+    out_dir = Path(args.out) if args.out else default_out_dir(size)
     n_tasks = 1 + len(runner.tasks(labs))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -92,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run labs (all by default); print a table; write results.json and plots")
     p.add_argument("labs", nargs="*", metavar="LAB", help="lab ids (see `list`), default: all available")
     p.add_argument("--quick", action="store_true", help="small sizes: the whole course in a few minutes on 2 cores")
-    p.add_argument("--out", metavar="DIR", help="where to write results.json and plots (default results/<machine-id>/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="where to write results.json and plots (default results/<machine-id>/, quick runs in its quick/)")
     p = sub.add_parser("machine", help="the machine and its floors")
     p.add_argument("--full", action="store_true", help="longer floor measurements")
     p = sub.add_parser("clean", help="remove shared-memory segments this project left behind")

@@ -130,7 +130,7 @@ def latest_committed(results_dir: Path) -> dict:
     import json
 
     runs = [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("*/results.json"))]
-    full = [r for r in runs if r.get("size") == "full"] or runs
+    full = [r for r in runs if r.get("size") == "full"]
     if not full:
-        raise FileNotFoundError(f"no results.json under {results_dir}")
+        raise FileNotFoundError(f"no results.json of a full run under {results_dir}/<machine-id>/")
     return max(full, key=lambda r: r["machine"].get("date", ""))

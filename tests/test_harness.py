@@ -240,3 +240,9 @@ def test_asv_check_passes():
 
 def test_sizes():
     assert SIZES == ("quick", "full")
+
+
+def test_quick_runs_never_overwrite_committed_results():
+    full, quick = cli.default_out_dir("full"), cli.default_out_dir("quick")
+    assert full.parts[0] == "results" and quick == full / "quick"
+    assert "/results/*/quick/" in (ROOT / ".gitignore").read_text()
