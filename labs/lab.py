@@ -12,7 +12,8 @@ No other code in the project holds timing loops.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
+from collections.abc import Callable
 
 SIZES = ("quick", "full")
 Size = Literal["quick", "full"]

@@ -81,7 +81,7 @@ def info() -> dict:
         "numpy": numpy.__version__,
         "compiler": _compiler(),
         "git_commit": _git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

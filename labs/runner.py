@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from . import machine, targets
 from .lab import Lab, Measurement, Size, Skip

@@ -10,18 +10,19 @@ the attaching process exits - under the feet of the process that owns it.  We
 open /dev/shm ourselves with O_CREAT|O_EXCL, mode 0600, and own our segments.
 
 Memory ordering from Python.  Python has no atomics or fences; what makes the
-seqlock below correct is (1) every 4- and 8-byte field is read and written with
-one aligned load/store - memoryview items and struct's *native* ('@') formats
-copy with memcpy of the field's size, which compiles to a single mov - and
-(2) x86-64's TSO model, which keeps stores in program order and loads in
-program order.  Each store or load is a separate C call inside the interpreter,
-so the compiler cannot reorder them either.  On ARM (weaker ordering) this
-Python seqlock would need fences Python cannot express; the C one is portable.
+seqlock below correct is (1) the sequence number is read and written with one
+aligned 8-byte load/store - an item of a memoryview cast to 'Q' is copied with
+a memcpy of 8 bytes, which compiles to a single mov (struct's standard-size
+'<Q' would store it byte by byte) - while the quote's fields may be copied any
+way at all, since a torn copy is caught by the sequence check; and (2) x86-64's
+TSO model, which keeps stores in program order and loads in program order.
+Each store or load is a separate C call inside the interpreter, so the
+compiler cannot reorder them either.  On ARM (weaker ordering) this Python
+seqlock would need fences Python cannot express; the C one is portable.
 """
 
 from __future__ import annotations
 
-import errno
 import mmap
 import os
 import re

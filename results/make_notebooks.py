@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from labs import plots
 
@@ -48,7 +48,7 @@ def lab_notebook(lab_id: str, intro: str, closing: str) -> nbformat.NotebookNode
         new_markdown_cell(f"## {lab_id} on each machine\n\nBars per implementation, one panel per metric. "
                           "Red dashed: the brief's target. Grey dotted: the machine's floor."),
         new_code_cell(f'''\
-for machine, res in runs.items():
+for res in runs.values():
     fig = plots.lab_figure(res, "{lab_id}")
     if fig is not None:
         display(fig)
