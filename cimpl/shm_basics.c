@@ -312,8 +312,8 @@ LL_EXPORT int ll_quote_read(const ll_quote_slot *s, ll_quote *out, uint64_t *seq
         }
         if ((tries & 1023) == 1023) {
             uint64_t now = ll_now_ns();
-            if (deadline == 0)
-                deadline = now + timeout_ns;
+            if (deadline == 0) /* saturate: a huge timeout must not wrap into the past */
+                deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
             else if (now > deadline)
                 return LL_ETIMEDOUT;
         }

@@ -28,8 +28,8 @@ from pyimpl.shm_basics import (  # the API's value types and layout constants ar
     PREFIX,
     Quote,
     pack_quote,
-    unpack_quote,
     path_of,
+    unpack_quote,
 )
 
 from . import _lib
@@ -67,6 +67,11 @@ _bench_access = _sig("ll_bench_access", c_int64, c_void_p, c_int64)
 _vis_writer = _sig("ll_vis_writer", c_int, c_void_p, c_int64, c_int64, c_int64)
 _vis_reader = _sig("ll_vis_reader", c_int, c_void_p, c_int64, c_void_p, c_int64)
 layout_info = _sig("ll_layout_info", c_int64, c_char_p)
+
+
+def _ns(timeout: float) -> int:
+    """A timeout in seconds as int64 ns for C, clamped (ctypes would wrap an overflow)."""
+    return min(max(0, int(timeout * 1e9)), 2**62)
 
 
 def _encode_name(name: object) -> bytes:
@@ -239,7 +244,7 @@ class SharedQuote:
 
     def read_with_seq(self, timeout: float = 1.0) -> tuple[int, Quote]:
         self.segment._check_open()
-        rc = _quote_read(self._slot, self._out, self._seq_ref, max(0, int(timeout * 1e9)))
+        rc = _quote_read(self._slot, self._out, self._seq_ref, _ns(timeout))
         if rc == _lib.LL_ETIMEDOUT:
             raise errors.stuck_writer(self._name)
         _lib.check(rc, self._name)
@@ -263,18 +268,18 @@ class SharedQuote:
 
 def bench_access(q: SharedQuote, n: int) -> int:
     """n x (one write + one read) of the quote, timed inside C; returns elapsed ns."""
-    if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
+    if not 0 < n <= 2**62:
+        raise ValueError(f"n must be in 1..2**62, got {n}")
     q.segment._check_open()
     return _lib.check(_bench_access(q._slot, n), q._name)
 
 
 def visibility_writer(q: SharedQuote, n: int, gap_ns: int = 2000, timeout: float = 5.0) -> None:
     """Writer side of the visibility benchmark, in C (ll_vis_writer)."""
-    if n <= 0 or gap_ns < 0 or timeout <= 0:
+    if not 0 < n <= 2**62 or not 0 <= gap_ns <= 2**62 or timeout <= 0:
         raise ValueError("visibility_writer: n and timeout must be positive, gap_ns >= 0")
     q.segment._check_open()
-    rc = _vis_writer(q._slot, n, gap_ns, int(timeout * 1e9))
+    rc = _vis_writer(q._slot, n, gap_ns, _ns(timeout))
     if rc == _lib.LL_ETIMEDOUT:
         raise errors.peer_timeout("visibility writer waiting for the reader")
     _lib.check(rc, q._name)
@@ -282,11 +287,11 @@ def visibility_writer(q: SharedQuote, n: int, gap_ns: int = 2000, timeout: float
 
 def visibility_reader(q: SharedQuote, n: int, timeout: float = 5.0) -> np.ndarray:
     """Reader side, in C (ll_vis_reader): one-way latency (ns) of each of n quotes."""
-    if n <= 0 or timeout <= 0:
+    if not 0 < n <= 2**62 or timeout <= 0:
         raise ValueError("visibility_reader: n and timeout must be positive")
     q.segment._check_open()
     lat = np.empty(n, dtype=np.int64)
-    rc = _vis_reader(q._slot, n, lat.ctypes.data, int(timeout * 1e9))
+    rc = _vis_reader(q._slot, n, lat.ctypes.data, _ns(timeout))
     if rc == _lib.LL_ETIMEDOUT:
         raise errors.peer_timeout("visibility reader waiting for a quote")
     _lib.check(rc, q._name)

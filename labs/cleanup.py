@@ -3,15 +3,20 @@
 Only names with our prefix (/dev/shm/latencylab-*) are touched, never anybody
 else's.  A process killed mid-run cannot unlink its segment; this can.  A
 segment whose header names a creator process that is still running is in use
-(a benchmark in another terminal, say) and is kept unless `everything=True`.
+(a benchmark in another terminal, say) and is kept unless `everything=True`;
+so is a file without our header (a peer's scratch segment, a segment being
+created) that is younger than a minute.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import time
 
 from pyimpl.shm_basics import MAGIC, PREFIX, SHM_DIR
+
+YOUNG_S = 60.0  # a headerless file younger than this may be in use
 
 
 def leftover_segments() -> list[str]:
@@ -39,6 +44,13 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _age_s(path: str) -> float:
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except OSError:
+        return float("inf")
+
+
 def creator_pid(path: str) -> int | None:
     """The creator pid recorded in a latencylab segment header, or None if the
     file has no valid header (a peer's scratch file, a half-made segment)."""
@@ -59,8 +71,12 @@ def clean_segments(everything: bool = False) -> list[str]:
     for name in leftover_segments():
         path = os.path.join(SHM_DIR, name)
         pid = creator_pid(path)
-        if not everything and pid is not None and pid != os.getpid() and _alive(pid):
-            continue
+        if not everything:
+            if pid is not None and _alive(pid):
+                continue  # its creator is running
+            if pid is None and _age_s(path) < YOUNG_S:
+                continue  # no header yet, or a peer's scratch file: maybe in use
+
         try:
             os.unlink(path)
             removed.append(name)

@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from . import cleanup, machine, registry, report, runner
@@ -56,6 +63,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     size = "quick" if args.quick else "full"
     out_dir = Path(args.out) if args.out else default_out_dir(size)
     n_tasks = 1 + len(runner.tasks(labs))
+    before = set(cleanup.leftover_segments())
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task("starting", total=n_tasks)
@@ -66,9 +74,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     report.print_results(results, console)
     written = report.write(results, out_dir, [lab.id for lab in labs])
     console.print("wrote " + ", ".join(written))
-    left = cleanup.leftover_segments()
+    left = sorted(set(cleanup.leftover_segments()) - before)
     if left:
-        console.print(f"[red]segments left in /dev/shm: {left}[/] (a bug: please report; `latencylab clean` removes them)")
+        console.print(f"[red]this run left segments in /dev/shm: {left}[/] (a bug; `latencylab clean` removes them)")
     return 1 if res.errors else 0
 
 

@@ -11,9 +11,9 @@ No other code in the project holds timing loops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
-from collections.abc import Callable
 
 SIZES = ("quick", "full")
 Size = Literal["quick", "full"]

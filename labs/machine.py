@@ -130,10 +130,15 @@ def floors(size: Size = "quick") -> dict:
         out["c2c_rtt_ns"] = None
         out["c2c_note"] = "needs two usable CPUs"
     else:
-        batches = cf.c2c_rtt_ns(*pair, n=200_000 if full else 50_000, batches=9 if full else 5)
-        out["c2c_rtt_ns"] = float(np.median(batches))
-        out["c2c_rtt_min_ns"] = float(batches.min())
-        out["c2c_cpus"] = list(pair)
+        try:
+            batches = cf.c2c_rtt_ns(*pair, n=200_000 if full else 50_000, batches=9 if full else 5)
+        except OSError as e:  # e.g. a CPU we may not pin to: a note, not a failed run
+            out["c2c_rtt_ns"] = None
+            out["c2c_note"] = str(e)
+        else:
+            out["c2c_rtt_ns"] = float(np.median(batches))
+            out["c2c_rtt_min_ns"] = float(batches.min())
+            out["c2c_cpus"] = list(pair)
     call = _ctypes_call_ns(reps=7 if full else 5, n=200_000 if full else 50_000)
     out["ctypes_call_ns"] = call["value"]
     out["python_loop_ns"] = call["python_loop_ns"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 import traceback
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from . import machine, targets
 from .lab import Lab, Measurement, Size, Skip

@@ -1,7 +1,7 @@
 """Lab 1, shm-basics: the declaration and the workloads.
 
 The workloads are the only timing code of this lab.  `latencylab run`, the asv
-suite (bench/labs.py) and the pytest-benchmark suite (bench/pytest/) all call
+suite (bench/suites.py) and the pytest-benchmark suite (bench/pytest/) all call
 them.  Implementations: cimpl.shm_basics (C, loops timed inside C) and
 pyimpl.shm_basics (pure Python); peers: what a Python user would reach for
 instead (multiprocessing.shared_memory, mmap).
@@ -13,6 +13,7 @@ import mmap
 import multiprocessing as mp
 import os
 import struct
+import time
 
 from . import machine, stats
 from .lab import Lab, Measurement, Metric, Size, Skip, Workload, impl_module
@@ -31,8 +32,6 @@ _PEER_VALUE = (0, 7, 0, 1_000_000, 1_000_100, 100, 200, 0)
 
 
 def _peer_access_ns(buf, n: int) -> int:
-    import time
-
     pack, unpack, value = _PEER_QUOTE.pack_into, _PEER_QUOTE.unpack_from, _PEER_VALUE
     t0 = time.perf_counter_ns()
     for _ in range(n):
@@ -78,6 +77,7 @@ def _run_peer_access(impl: str, size: Size) -> Measurement:
 
         shm = shared_memory.SharedMemory(name=f"latencylab-{_scratch_name('peer-mp')}", create=True, size=64)
         try:
+            _peer_access_ns(shm.buf, n // 10)  # warm up, as for c and python
             per_op = [_peer_access_ns(shm.buf, n) / n for _ in range(repeats)]
         finally:
             shm.close()
@@ -92,6 +92,7 @@ def _run_peer_access(impl: str, size: Size) -> Measurement:
             os.close(fd)
             os.unlink(path)  # the mapping lives on; the name is gone at once
         try:
+            _peer_access_ns(mm, n // 10)
             per_op = [_peer_access_ns(mm, n) / n for _ in range(repeats)]
         finally:
             mm.close()

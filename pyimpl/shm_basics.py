@@ -141,6 +141,7 @@ class Segment:
         self._mm = mm
         self._owner = owner
         self._views: list[memoryview] = []  # released on close, so close never leaves a dangling view
+        self._usable = True  # False once close() has released the views
         hdr = _HEADER.unpack_from(mm, 0)
         self._payload_size = hdr[3]
         self._kind = hdr[4]
@@ -227,7 +228,7 @@ class Segment:
 
     @property
     def closed(self) -> bool:
-        return self._mm is None
+        return not self._usable
 
     @property
     def buf(self) -> memoryview:
@@ -253,7 +254,7 @@ class Segment:
         return v
 
     def _check_open(self) -> None:
-        if self._mm is None:
+        if not self._usable:  # closed, or a close() that could not unmap yet
             raise errors.closed(self._name)
 
     def _check_range(self, offset: int, length: int) -> None:
@@ -265,20 +266,35 @@ class Segment:
 
     # -------------------------------------------------------- lifecycle
     def close(self) -> None:
-        """Unmap.  Idempotent.  Raises BufferError while a NumPy array or other
-        object still uses the payload (close it first; nothing is unmapped)."""
+        """Unmap.  Idempotent.
+
+        Raises BufferError while something made from `.buf` (a NumPy array, a
+        slice, a ctypes object) is still alive: the mapping cannot be unmapped
+        under it.  The segment is then closed for use, and calling close()
+        again once those objects are gone finishes the unmap.  (Only an object
+        holding `.buf` itself through the buffer protocol, such as
+        ctypes' from_buffer, stops close() before anything is released.)"""
         if self._mm is None:
             return
+        if self._usable:
+            try:
+                self._buf.release()  # first: what users derive from; if it is exported, nothing changes
+            except BufferError:
+                raise BufferError(
+                    f"segment {self._name!r} is still in use by an object made from its .buf "
+                    "(e.g. a NumPy array): delete it before close()"
+                ) from None
+            for v in self._views:
+                v.release()  # our own casts: never exported
+            self._views.clear()
+            self._usable = False
         try:
-            for v in reversed(self._views):
-                v.release()
+            self._mm.close()
         except BufferError:
             raise BufferError(
-                f"segment {self._name!r} is still in use by an object holding its buffer "
-                "(e.g. a NumPy array made from .buf): delete it before close()"
+                f"segment {self._name!r} cannot be unmapped while an object made from its .buf "
+                "(a slice, a NumPy array) is alive: delete it, then call close() again"
             ) from None
-        self._views.clear()
-        self._mm.close()
         self._mm = None
 
     def unlink(self) -> None:
@@ -289,12 +305,14 @@ class Segment:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
-        if self._owner:
-            try:
-                self.unlink()
-            except FileNotFoundError:
-                pass  # already unlinked
+        try:
+            self.close()
+        finally:  # unlink even if close() failed: never leave the name in /dev/shm
+            if self._owner:
+                try:
+                    self.unlink()
+                except FileNotFoundError:
+                    pass  # already unlinked
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{self._payload_size} bytes"

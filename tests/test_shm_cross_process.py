@@ -202,3 +202,26 @@ def test_clean_removes_segment_of_killed_process(impl, shm_name):
             os.unlink(notours)
         except FileNotFoundError:
             pass
+
+
+def test_clean_keeps_live_and_young_headerless_segments(shm_name):
+    """clean never pulls a segment from under a running process: ours with a
+    live creator, or a young file without our header (a peer's scratch file)."""
+    from labs.cleanup import clean_segments
+
+    import pyimpl.shm_basics as py_shm
+
+    with py_shm.Segment.create(shm_name, 64):
+        scratch = shm_path(shm_name + "-scratch")
+        fd = os.open(scratch, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        os.close(fd)
+        try:
+            removed = clean_segments()
+            assert os.path.exists(shm_path(shm_name)), "a segment of a live process was removed"
+            assert os.path.basename(scratch) not in removed and os.path.exists(scratch)
+            old = time.time() - 3600
+            os.utime(scratch, (old, old))
+            assert os.path.basename(scratch) in clean_segments()
+        finally:
+            if os.path.exists(scratch):
+                os.unlink(scratch)
