@@ -23,6 +23,7 @@ seqlock would need fences Python cannot express; the C one is portable.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import re
@@ -53,7 +54,9 @@ _HDR_VERSION_OFF = 8  # the header after the magic, written before it
 
 # The quote slot: seq u64 at 0, then the fields at 8 (native = memcpy per field).
 _SEQ_OFF = 0
-_FIELDS = struct.Struct("@IIqqIIQ")  # instrument, reserved, bid, ask, bid_size, ask_size, ts_ns
+# instrument, (4 reserved bytes: 'x' pads are skipped), bid, ask, bid_size, ask_size, ts_ns:
+# unpacking gives the Quote's six fields in order, packing takes them.
+_FIELDS = struct.Struct("@I4xqqIIQ")
 _FIELDS_OFF = 8
 SLOT_SIZE = 64
 # The channel: quote slot padded to 128 bytes, then the reader's ack line.
@@ -92,6 +95,10 @@ _QUOTE_RANGES = (
 )
 
 
+# tuple -> Quote at C speed (what Quote._make does, minus a Python-level call)
+_make_quote = functools.partial(tuple.__new__, Quote)
+
+
 def check_quote(quote: object) -> None:
     """Raise ValueError naming the first field of `quote` that does not fit its C type."""
     if not isinstance(quote, tuple) or len(quote) != len(_QUOTE_RANGES):
@@ -104,18 +111,15 @@ def check_quote(quote: object) -> None:
 def pack_quote(quote: Quote) -> bytes:
     """The 40 bytes of struct ll_quote for `quote`; ValueError naming a field that does not fit."""
     try:
-        if len(quote) != 6:
-            raise TypeError
-        return _FIELDS.pack(quote[0], 0, quote[1], quote[2], quote[3], quote[4], quote[5])
-    except (struct.error, IndexError, TypeError):
+        return _FIELDS.pack(*quote)  # struct checks the count, the types and every range
+    except (struct.error, TypeError):
         check_quote(quote)  # raises, naming the field
         raise
 
 
 def unpack_quote(buf, offset: int = 0) -> Quote:
     """The Quote in the 40 bytes of struct ll_quote at buf[offset:]."""
-    f = _FIELDS.unpack_from(buf, offset)
-    return Quote(f[0], f[2], f[3], f[4], f[5], f[6])
+    return _make_quote(_FIELDS.unpack_from(buf, offset))
 
 
 def path_of(name: str) -> str:
@@ -370,15 +374,16 @@ class SharedQuote:
 
     def read_with_seq(self, timeout: float = 1.0) -> tuple[int, Quote]:
         """Like read(), also returning the sequence number the quote was published under."""
-        seq, buf, unpack = self._seq, self._buf, unpack_quote
-        if self.segment.closed:
-            raise errors.closed(self._name)
+        seq, buf, unpack, make = self._seq, self._buf, _FIELDS.unpack_from, _make_quote
         tries = 0
         deadline = None
         while True:
-            s1 = seq[0]
+            try:
+                s1 = seq[0]
+            except ValueError:  # the views are released once the segment is closed
+                raise errors.closed(self._name) from None
             if not s1 & 1:
-                q = unpack(buf, _FIELDS_OFF)
+                q = make(unpack(buf, _FIELDS_OFF))
                 if seq[0] == s1:  # nobody wrote meanwhile: q is one whole quote
                     return s1, q
             tries += 1

@@ -57,9 +57,11 @@ def header(magic=py_shm.MAGIC, version=py_shm.VERSION, header_size=py_shm.HEADER
 
 
 def struct_offsets(fmt: str) -> list[int]:
-    """The offset of each field of a struct format like "<QIIQII" (alignment included)."""
-    order, codes = fmt[0], fmt[1:]
-    return [struct.calcsize(order + codes[: i + 1]) - struct.calcsize(order + codes[i]) for i in range(len(codes))]
+    """The offset of each item of a struct format like "<QIIQII" or "@I4xqq"
+    (alignment included; a pad item such as "4x" has an offset too)."""
+    order, items = fmt[0], re.findall(r"\d*[A-Za-z?]", fmt[1:])
+    return [struct.calcsize(order + "".join(items[: i + 1])) - struct.calcsize(order + items[i])
+            for i in range(len(items))]
 
 
 @pytest.mark.cimpl
@@ -93,7 +95,7 @@ def test_layout_matches_c():
 
     # the quote slot: seq, then the fields as pyimpl's _FIELDS struct lays them out
     assert py_shm._SEQ_OFF == info(b"slot.seq")
-    fields = ["instrument", "reserved", "bid", "ask", "bid_size", "ask_size", "ts_ns"]
+    fields = ["instrument", "reserved", "bid", "ask", "bid_size", "ask_size", "ts_ns"]  # "4x" is reserved
     assert py_shm._FIELDS.format.startswith("@")  # native: aligned like the C struct
     for field, off in zip(fields, struct_offsets(py_shm._FIELDS.format), strict=True):
         if field != "reserved":  # padding, not in ll_layout_info
