@@ -246,3 +246,15 @@ def test_quick_runs_never_overwrite_committed_results():
     full, quick = cli.default_out_dir("full"), cli.default_out_dir("quick")
     assert full.parts[0] == "results" and quick == full / "quick"
     assert "/results/*/quick/" in (ROOT / ".gitignore").read_text()
+
+
+def test_cli_machine_prints_info_and_floors(capsys):
+    assert cli.main(["machine"]) == 0
+    out = capsys.readouterr().out
+    for key in ("cpu_model", "c2c_rtt_ns", "ctypes_call_ns", "timer_ns", "memcpy_gbps"):
+        assert key in out
+
+
+def test_cli_clean_reports(capsys):
+    assert cli.main(["clean"]) == 0
+    assert "removed" in capsys.readouterr().out
