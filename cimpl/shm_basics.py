@@ -70,8 +70,11 @@ layout_info = _sig("ll_layout_info", c_int64, c_char_p)
 
 
 def _ns(timeout: float) -> int:
-    """A timeout in seconds as int64 ns for C, clamped (ctypes would wrap an overflow)."""
-    return min(max(0, int(timeout * 1e9)), 2**62)
+    """A timeout in seconds as int64 ns for C: at least 1 ns when positive, at
+    most 2**62 (ctypes would wrap an overflow; inf means "for ever")."""
+    if timeout <= 0:
+        return 0
+    return 2**62 if timeout * 1e9 >= 2**62 else max(1, int(timeout * 1e9))
 
 
 def _encode_name(name: object) -> bytes:
@@ -189,12 +192,14 @@ class Segment:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
-        if self._owner:
-            try:
-                self.unlink()
-            except FileNotFoundError:
-                pass
+        try:
+            self.close()
+        finally:  # unlink even if close() failed: never leave the name in /dev/shm
+            if self._owner:
+                try:
+                    self.unlink()
+                except FileNotFoundError:
+                    pass
 
     def __del__(self) -> None:
         # A forgotten handle would leak the mapping; never unlink here.

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     report.print_results(results, console)
     written = report.write(results, out_dir, [lab.id for lab in labs])
     console.print("wrote " + ", ".join(written))
-    left = sorted(set(cleanup.leftover_segments()) - before)
+    # our segment names end in our pid (labs/<lab>.py scratch names)
+    left = sorted(n for n in set(cleanup.leftover_segments()) - before if n.endswith(f"-{os.getpid()}"))
     if left:
         console.print(f"[red]this run left segments in /dev/shm: {left}[/] (a bug; `latencylab clean` removes them)")
     return 1 if res.errors else 0
@@ -97,7 +99,8 @@ def cmd_clean(args: argparse.Namespace, console: Console) -> int:
     console.print(f"removed {len(removed)} segment(s)" + (": " + ", ".join(removed) if removed else ""))
     kept = cleanup.leftover_segments()
     if kept:
-        console.print(f"kept {len(kept)} in use by a running process (--all removes them too): {', '.join(kept)}")
+        console.print(f"kept {len(kept)} that may be in use (a live creator, or no header and under a minute old; "
+                      f"--all removes them too): {', '.join(kept)}")
     return 0
 
 

@@ -52,7 +52,8 @@ def floors_table(floors: dict) -> Table:
     t.add_column("what")
     for key, (what, unit) in FLOOR_LABELS.items():
         v = floors.get(key)
-        t.add_row(key, fmt_value(v, unit) if v is not None else f"- ({floors.get('c2c_note', 'n/a')})", what)
+        note = floors.get("c2c_note" if key.startswith("c2c") else f"{key}_note", "n/a")
+        t.add_row(key, fmt_value(v, unit) if v is not None else f"- ({note})", what)
     return t
 
 

@@ -272,12 +272,10 @@ class Segment:
     def close(self) -> None:
         """Unmap.  Idempotent.
 
-        Raises BufferError while something made from `.buf` (a NumPy array, a
-        slice, a ctypes object) is still alive: the mapping cannot be unmapped
+        Raises BufferError while something made from `.buf` (a slice, a NumPy
+        array, a ctypes object) is still alive: the mapping cannot be unmapped
         under it.  The segment is then closed for use, and calling close()
-        again once those objects are gone finishes the unmap.  (Only an object
-        holding `.buf` itself through the buffer protocol, such as
-        ctypes' from_buffer, stops close() before anything is released.)"""
+        again once those objects are gone finishes the unmap."""
         if self._mm is None:
             return
         if self._usable:
@@ -285,8 +283,7 @@ class Segment:
                 self._buf.release()  # first: what users derive from; if it is exported, nothing changes
             except BufferError:
                 raise BufferError(
-                    f"segment {self._name!r} is still in use by an object made from its .buf "
-                    "(e.g. a NumPy array): delete it before close()"
+                    f"segment {self._name!r} is still in use by an object holding its .buf: delete it before close()"
                 ) from None
             for v in self._views:
                 v.release()  # our own casts: never exported

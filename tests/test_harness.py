@@ -34,6 +34,7 @@ def test_six_labs_in_order():
     assert labs[0].available and labs[0].guide == "labs/01-shm-basics/README.md"
 
 
+@pytest.mark.cimpl  # runs C code: selected by make sanitize
 def test_available_labs_are_complete():
     """A landed lab has its guide, notebook, both implementations and consistent declarations."""
     for lab in registry.all_labs():
@@ -199,6 +200,7 @@ def test_python_m_labs_list():
 
 
 @pytest.mark.slow
+@pytest.mark.cimpl
 def test_cli_run_quick_end_to_end(tmp_path):
     """`latencylab run shm-basics --quick` writes results.json with C and Python
     records judged against targets, floors, and the plots."""
@@ -248,6 +250,7 @@ def test_quick_runs_never_overwrite_committed_results():
     assert "/results/*/quick/" in (ROOT / ".gitignore").read_text()
 
 
+@pytest.mark.cimpl  # runs C code: selected by make sanitize
 def test_cli_machine_prints_info_and_floors(capsys):
     assert cli.main(["machine"]) == 0
     out = capsys.readouterr().out
