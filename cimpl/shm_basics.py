@@ -27,6 +27,8 @@ from pyimpl.shm_basics import (  # the API's value types and layout constants ar
     NAME_MAX,
     PREFIX,
     Quote,
+    SegmentAPI,
+    SharedQuoteAPI,
     pack_quote,
     path_of,
     unpack_quote,
@@ -94,8 +96,11 @@ def unlink(name: str) -> None:
     _lib.check(_unlink(_encode_name(name)), name)
 
 
-class Segment:
+class Segment(SegmentAPI):
     """A named POSIX shared-memory segment, created and mapped by C."""
+
+    _impl = "cimpl"
+    _unlink = staticmethod(unlink)  # the C one
 
     def __init__(self, name: str, handle: int, owner: bool) -> None:
         self._name = name
@@ -128,26 +133,6 @@ class Segment:
         return cls(name, h, owner=False)
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def size(self) -> int:
-        return self._payload_size
-
-    @property
-    def kind(self) -> int:
-        return self._kind
-
-    @property
-    def creator_pid(self) -> int:
-        return self._creator_pid
-
-    @property
-    def owner(self) -> bool:
-        return self._owner
-
-    @property
     def closed(self) -> bool:
         return self._h is None
 
@@ -171,13 +156,6 @@ class Segment:
         if self._h is None:
             raise errors.closed(self._name)
 
-    def _check_range(self, offset: int, length: int) -> None:
-        self._check_open()
-        if offset < 0 or length < 0 or offset + length > self._payload_size:
-            raise ValueError(
-                f"range [{offset}, {offset + length}) is outside segment {self._name!r} of {self._payload_size} bytes"
-            )
-
     def close(self) -> None:
         """Unmap.  Idempotent."""
         if self._h is None:
@@ -185,35 +163,17 @@ class Segment:
         h, self._h = self._h, None
         _lib.check(_close(h), self._name)
 
-    def unlink(self) -> None:
-        unlink(self._name)
-
-    def __enter__(self) -> Segment:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.close()
-        finally:  # unlink even if close() failed: never leave the name in /dev/shm
-            if self._owner:
-                try:
-                    self.unlink()
-                except FileNotFoundError:
-                    pass
-
     def __del__(self) -> None:
         # A forgotten handle would leak the mapping; never unlink here.
         if getattr(self, "_h", None) is not None:
             _close(self._h)
             self._h = None
 
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else f"{self._payload_size} bytes"
-        return f"<cimpl Segment {self._name!r} {state}>"
 
-
-class SharedQuote:
+class SharedQuote(SharedQuoteAPI):
     """A top-of-book quote in shared memory, protected by a seqlock (in C)."""
+
+    _Segment = Segment
 
     def __init__(self, segment: Segment) -> None:
         if segment.kind != KIND_QUOTE:
@@ -224,14 +184,6 @@ class SharedQuote:
         self._out = ctypes.create_string_buffer(40)  # a struct ll_quote, reused by every read
         self._seq_out = c_uint64()
         self._seq_ref = ctypes.byref(self._seq_out)
-
-    @classmethod
-    def create(cls, name: str) -> SharedQuote:
-        return cls(Segment.create(name, CHANNEL_SIZE, KIND_QUOTE))
-
-    @classmethod
-    def attach(cls, name: str) -> SharedQuote:
-        return cls(Segment.attach(name, KIND_QUOTE))
 
     @property
     def seq(self) -> int:
@@ -244,9 +196,6 @@ class SharedQuote:
         # struct range-checks every field (ctypes would silently truncate)
         _quote_store(self._slot, pack_quote(quote))
 
-    def read(self, timeout: float = 1.0) -> Quote:
-        return self.read_with_seq(timeout)[1]
-
     def read_with_seq(self, timeout: float = 1.0) -> tuple[int, Quote]:
         self.segment._check_open()
         rc = _quote_read(self._slot, self._out, self._seq_ref, _ns(timeout))
@@ -254,18 +203,6 @@ class SharedQuote:
             raise errors.stuck_writer(self._name)
         _lib.check(rc, self._name)
         return self._seq_out.value, unpack_quote(self._out)
-
-    def close(self) -> None:
-        self.segment.close()
-
-    def unlink(self) -> None:
-        self.segment.unlink()
-
-    def __enter__(self) -> SharedQuote:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.segment.__exit__(*exc)
 
 
 # ----------------------------------------------------------- benchmarks

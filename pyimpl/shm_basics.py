@@ -132,13 +132,108 @@ def unlink(name: str) -> None:
     os.unlink(path_of(name))
 
 
-class Segment:
+class SegmentAPI:
+    """What both implementations' Segment share: the facts read from the
+    header, the bounds check, unlink and the `with` protocol.  A subclass sets
+    _name, _owner, _payload_size, _kind and _creator_pid, and implements
+    create, attach, close, closed, read, write and _check_open."""
+
+    _impl = "?"
+    _unlink = staticmethod(unlink)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def size(self) -> int:
+        """Payload size in bytes (the header is not counted)."""
+        return self._payload_size
+
+    @property
+    def kind(self) -> int:
+        return self._kind
+
+    @property
+    def creator_pid(self) -> int:
+        return self._creator_pid
+
+    @property
+    def owner(self) -> bool:
+        """True if this object created the segment (and so unlinks it on `with` exit)."""
+        return self._owner
+
+    def _check_range(self, offset: int, length: int) -> None:
+        self._check_open()
+        if offset < 0 or length < 0 or offset + length > self._payload_size:
+            raise ValueError(
+                f"range [{offset}, {offset + length}) is outside segment {self._name!r} of {self._payload_size} bytes"
+            )
+
+    def unlink(self) -> None:
+        """Remove the segment's name.  The mapping stays usable until close()."""
+        self._unlink(self._name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.close()
+        finally:  # unlink even if close() failed: never leave the name in /dev/shm
+            if self._owner:
+                try:
+                    self.unlink()
+                except FileNotFoundError:
+                    pass  # already unlinked
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{self._payload_size} bytes"
+        return f"<{self._impl} Segment {self._name!r} {state}>"
+
+
+class SharedQuoteAPI:
+    """What both implementations' SharedQuote share.  A subclass sets _Segment
+    (its Segment class) and implements __init__, seq, write and read_with_seq."""
+
+    _Segment: type
+
+    @classmethod
+    def create(cls, name: str):
+        """A new quote segment /dev/shm/latencylab-<name>."""
+        return cls(cls._Segment.create(name, CHANNEL_SIZE, KIND_QUOTE))
+
+    @classmethod
+    def attach(cls, name: str):
+        """An existing quote segment (LayoutError if it holds something else)."""
+        return cls(cls._Segment.attach(name, KIND_QUOTE))
+
+    def read(self, timeout: float = 1.0) -> Quote:
+        """A consistent quote; TimeoutError if it stays mid-write past `timeout` s."""
+        return self.read_with_seq(timeout)[1]
+
+    def close(self) -> None:
+        self.segment.close()
+
+    def unlink(self) -> None:
+        self.segment.unlink()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.segment.__exit__(*exc)
+
+
+class Segment(SegmentAPI):
     """A named POSIX shared-memory segment: a 128-byte header, then the payload.
 
     Use `Segment.create(name, size)` or `Segment.attach(name)`, ideally in a
     `with` block: leaving it closes the mapping, and unlinks the segment if this
     object created it.
     """
+
+    _impl = "pyimpl"
 
     def __init__(self, name: str, mm: mmap.mmap, owner: bool) -> None:
         self._name = name
@@ -209,28 +304,6 @@ class Segment:
 
     # ----------------------------------------------------------- access
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def size(self) -> int:
-        """Payload size in bytes (the header is not counted)."""
-        return self._payload_size
-
-    @property
-    def kind(self) -> int:
-        return self._kind
-
-    @property
-    def creator_pid(self) -> int:
-        return self._creator_pid
-
-    @property
-    def owner(self) -> bool:
-        """True if this object created the segment (and so unlinks it on `with` exit)."""
-        return self._owner
-
-    @property
     def closed(self) -> bool:
         return not self._usable
 
@@ -260,13 +333,6 @@ class Segment:
     def _check_open(self) -> None:
         if not self._usable:  # closed, or a close() that could not unmap yet
             raise errors.closed(self._name)
-
-    def _check_range(self, offset: int, length: int) -> None:
-        self._check_open()
-        if offset < 0 or length < 0 or offset + length > self._payload_size:
-            raise ValueError(
-                f"range [{offset}, {offset + length}) is outside segment {self._name!r} of {self._payload_size} bytes"
-            )
 
     # -------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -298,34 +364,15 @@ class Segment:
             ) from None
         self._mm = None
 
-    def unlink(self) -> None:
-        """Remove the segment's name.  The mapping stays usable until close()."""
-        unlink(self._name)
 
-    def __enter__(self) -> Segment:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.close()
-        finally:  # unlink even if close() failed: never leave the name in /dev/shm
-            if self._owner:
-                try:
-                    self.unlink()
-                except FileNotFoundError:
-                    pass  # already unlinked
-
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else f"{self._payload_size} bytes"
-        return f"<pyimpl Segment {self._name!r} {state}>"
-
-
-class SharedQuote:
+class SharedQuote(SharedQuoteAPI):
     """A top-of-book quote in shared memory, protected by a seqlock.
 
     One writer (`write`), any number of readers in any process (`read`).
     A reader never returns a torn quote: it retries while a write overlaps.
     """
+
+    _Segment = Segment
 
     def __init__(self, segment: Segment) -> None:
         if segment.kind != KIND_QUOTE:
@@ -337,14 +384,6 @@ class SharedQuote:
         self._seq = segment._view(_SEQ_OFF, 8, "Q")
         self._ack = segment._view(ACK_OFF, 8, "Q")
         self._ready = segment._view(READY_OFF, 8, "Q")
-
-    @classmethod
-    def create(cls, name: str) -> SharedQuote:
-        return cls(Segment.create(name, CHANNEL_SIZE, KIND_QUOTE))
-
-    @classmethod
-    def attach(cls, name: str) -> SharedQuote:
-        return cls(Segment.attach(name, KIND_QUOTE))
 
     @property
     def seq(self) -> int:
@@ -364,10 +403,6 @@ class SharedQuote:
         seq[0] = s + 1
         self._buf[_FIELDS_OFF : _FIELDS_OFF + _FIELDS.size] = fields
         seq[0] = s + 2
-
-    def read(self, timeout: float = 1.0) -> Quote:
-        """Return a consistent quote; TimeoutError if it stays mid-write past `timeout` s."""
-        return self.read_with_seq(timeout)[1]
 
     def read_with_seq(self, timeout: float = 1.0) -> tuple[int, Quote]:
         """Like read(), also returning the sequence number the quote was published under."""
@@ -390,18 +425,6 @@ class SharedQuote:
                     deadline = now + timeout
                 elif now > deadline:
                     raise errors.stuck_writer(self._name)
-
-    def close(self) -> None:
-        self.segment.close()
-
-    def unlink(self) -> None:
-        self.segment.unlink()
-
-    def __enter__(self) -> SharedQuote:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.segment.__exit__(*exc)
 
 
 # ----------------------------------------------------------- benchmarks
