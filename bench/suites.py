@@ -2,9 +2,11 @@
 
 For every available lab and every workload it declares, a class
 `<Lab><Workload>` (e.g. ShmBasicsAccess) with:
-  - params: the workload's implementations ("c", "python", "peer:...");
+  - params: the workload's implementations ("c", "python", "peer:...") and
+    the record variants it declares ("-" for the headline figure);
   - setup: runs the workload for the implementation (quick size, or
-    $LATENCYLAB_ASV_SIZE=full) - the very function `latencylab run` calls;
+    $LATENCYLAB_ASV_SIZE=full) - the very function `latencylab run` calls -
+    once per process, and skips (impl, variant) pairs that produce nothing;
   - track_<metric> for each metric it produces, with the metric's unit.
 Figures timed inside C reach asv as tracked values.  Names derive from the
 lab and metric ids, which never change, so asv's history stays one line.
@@ -25,8 +27,14 @@ def _camel(s: str) -> str:
     return "".join(part.capitalize() for part in s.replace("-", "_").split("_"))
 
 
+NO_VARIANT = "-"  # how asv shows the headline figure's variant (None)
+_runs: dict[tuple[str, str, str], list] = {}  # one workload run per process and impl, shared by its tracks
+
+
 def _make_track(metric_id: str, unit: str):
-    def track(self, impl):
+    def track(self, impl, variant):
+        if metric_id not in self.values:
+            raise NotImplementedError  # this impl/variant does not produce the metric
         return self.values[metric_id]
 
     track.unit = unit
@@ -35,19 +43,24 @@ def _make_track(metric_id: str, unit: str):
 
 
 def _make_suite(lab: Lab, workload: Workload) -> type:
-    def setup(self, impl):
+    def setup(self, impl, variant):
         # asv's setup_cache is keyed by the defining line, which every generated
-        # class shares, so each benchmark runs its workload in setup instead.
-        try:
-            # the headline figure of each metric (variant None)
-            self.values = {m.metric: m.value for m in workload.run(impl, SIZE) if m.variant is None}
-        except Skip as e:
-            raise NotImplementedError(f"{lab.id}/{workload.id} [{impl}]: {e}") from e  # asv: skipped
+        # class shares, so the workload runs here (once per process and impl).
+        key = (lab.id, workload.id, impl)
+        if key not in _runs:
+            try:
+                _runs[key] = workload.run(impl, SIZE)
+            except Skip:
+                _runs[key] = []
+        want = None if variant == NO_VARIANT else variant
+        self.values = {m.metric: m.value for m in _runs[key] if m.variant == want}
+        if not self.values:
+            raise NotImplementedError(f"{lab.id}/{workload.id}: no {impl} [{variant}] figures here")  # asv: skipped
 
     attrs = {
         "__doc__": f"{lab.title}: {workload.description}",
-        "params": [list(workload.impls)],
-        "param_names": ["impl"],
+        "params": [list(workload.impls), [NO_VARIANT if v is None else v for v in workload.variants]],
+        "param_names": ["impl", "variant"],
         "timeout": 900,
         "setup": setup,
     }

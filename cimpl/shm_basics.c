@@ -438,6 +438,7 @@ LL_EXPORT int64_t ll_layout_info(const char *what)
         {"max_payload", (int64_t)LL_SEG_MAX_PAYLOAD},
         {"kind_raw", LL_KIND_RAW},
         {"kind_quote", LL_KIND_QUOTE},
+        {"kind_counters", LL_KIND_COUNTERS},
         {"hdr.magic", offsetof(ll_seg_header, magic)},
         {"hdr.version", offsetof(ll_seg_header, version)},
         {"hdr.header_size", offsetof(ll_seg_header, header_size)},

@@ -41,6 +41,7 @@
 enum {
     LL_KIND_RAW = 1,   /* plain bytes */
     LL_KIND_QUOTE = 2, /* an ll_quote_channel */
+    LL_KIND_COUNTERS = 3, /* lab 2: a 128-byte description, then per-worker counters */
     LL_KIND_ANY = 0,   /* attach: accept any kind */
 };
 

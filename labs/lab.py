@@ -34,6 +34,9 @@ class Metric:
     # with, and the factor that makes them comparable (one-way = rtt x 0.5).
     floor: str | None = None
     floor_scale: float = 1.0
+    # a figure the lab is about though no seed target judges it (false sharing's
+    # slowdown, the visibility latency): listed in the README beside the targets
+    outcome: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Workload:
     impls: tuple[str, ...]
     metrics: tuple[str, ...]  # the metric ids it produces
     description: str = ""
+    # the record variants it produces (None: the headline figure); an impl may
+    # produce only some of them.  asv's suite is parametrized by these.
+    variants: tuple[str | None, ...] = (None,)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class Lab:
     metrics: tuple[Metric, ...] = ()
     workloads: tuple[Workload, ...] = ()
     available: bool = True
+    # metrics drawn together in one panel of the lab's figure: (title, metric ids)
+    plot_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def module_name(self) -> str:  # "shm_basics": the name of its files everywhere

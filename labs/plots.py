@@ -25,7 +25,8 @@ def _label(rec: dict) -> str:
     impl = rec["impl"]
     if impl.startswith("peer:"):  # peer:multiprocessing.shared_memory -> three short lines
         impl = "peer:\n" + impl[5:].replace(".", ".\n")
-    return impl + (f"\n({rec['variant']})" if rec.get("variant") else "")
+    variant = (rec.get("variant") or "").replace("/", "/\n")  # atomic/python-threads -> two lines
+    return impl + (f"\n({variant})" if variant else "")
 
 
 def _order(labels: list[str]) -> list[str]:
@@ -49,16 +50,57 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.3g} {unit}"
 
 
+def _groups(lab_id: str) -> tuple:
+    from . import registry
+
+    try:
+        return registry.get(lab_id).plot_groups
+    except KeyError:
+        return ()
+
+
+def _grouped_panel(ax, recs: list[dict], title: str, metrics: tuple[str, ...]) -> None:
+    """One panel for several metrics of one unit (e.g. ns/op per layout):
+    x = metric, one bar colour per implementation/variant."""
+    def flat(r: dict) -> str:
+        return r["impl"] + (f" ({r['variant']})" if r.get("variant") else "")
+
+    df = pd.DataFrame({"metric": [r["metric"] for r in recs], "label": [flat(r) for r in recs],
+                       "value": [r["value"] for r in recs]})
+    order = [m for m in metrics if m in set(df.metric)]
+    ranked = {flat(r): _label(r) for r in recs}
+    hue_order = sorted(ranked, key=lambda f: _order(list(ranked.values())).index(ranked[f]))
+    sns.barplot(data=df, x="metric", y="value", hue="label", order=order, hue_order=hue_order, palette="tab10", ax=ax)
+    positive = df.value[df.value > 0]
+    if len(positive) and positive.max() / positive.min() > 30:
+        ax.set_yscale("log")
+    unit = recs[0]["unit"]
+    for container in ax.containers:
+        ax.bar_label(container, labels=[_fmt(v, unit) for v in container.datavalues], fontsize=7)
+    ax.set_title(title)
+    ax.set_xlabel("")
+    ax.set_ylabel(unit)
+    ax.legend(fontsize=8, title=None)
+
+
 def lab_figure(results: dict, lab_id: str, title: str | None = None):
-    """Bars per implementation, one panel per metric; None if the lab has no records."""
+    """Bars per implementation, one panel per metric (metrics the lab groups in
+    `plot_groups` share one panel); None if the lab has no records."""
     recs = [r for r in results["records"] if r["lab"] == lab_id]
     if not recs:
         return None
     df = pd.DataFrame({"metric": [r["metric"] for r in recs], "label": [_label(r) for r in recs],
                        "value": [r["value"] for r in recs]})
-    metrics = list(dict.fromkeys(r["metric"] for r in recs))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 4.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    present = list(dict.fromkeys(r["metric"] for r in recs))
+    groups = [(t, ms) for t, ms in _groups(lab_id) if set(ms) & set(present)]
+    grouped = {m for _, ms in groups for m in ms}
+    metrics = [m for m in present if m not in grouped]
+    widths = [0.8 * len(ms) + 0.4 for _, ms in groups] + [1.0] * len(metrics)
+    fig, axes = plt.subplots(1, len(widths), figsize=(4.8 * sum(widths), 4.6), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, (group_title, ms) in zip(axes[0], groups):
+        _grouped_panel(ax, [r for r in recs if r["metric"] in ms], group_title, ms)
+    for ax, metric in zip(axes[0][len(groups):], metrics):
         sub = df[df.metric == metric]
         mrecs = [r for r in recs if r["metric"] == metric]
         order = _order(sub.label.tolist())

@@ -24,8 +24,7 @@ def all_labs() -> list[Lab]:
     """The six labs in course order (lab modules are imported here, lazily)."""
     return [
         _load("shm_basics"),
-        planned(2, "false-sharing", "False sharing",
-                "counters packed vs padded to 64 and 128 bytes; the slowdown measured"),
+        _load("false_sharing"),
         planned(3, "spsc-ring", "A lock-free SPSC ring",
                 "a single-producer/single-consumer ring in shared memory, C and Python interoperating"),
         planned(4, "memory-ordering", "Memory ordering",

@@ -67,12 +67,46 @@ def print_results(results: dict, console: Console | None = None) -> None:
         console.print(f"[red]error[/] {err}")
 
 
+def merge(old: dict, new: dict, lab_ids: list[str]) -> dict:
+    """`new` with the records of the labs it did not run carried over from `old`
+    (same machine, same size), so `latencylab run LAB` refreshes one lab without
+    dropping the others.  `lab_runs` says, per lab, which run (date, commit,
+    floors) its records come from; every record also carries its own floor."""
+    same = (old.get("schema") == new.get("schema") and old.get("size") == new.get("size")
+            and old.get("machine", {}).get("id") == new["machine"]["id"])
+    kept = [r for r in old.get("records", []) if r["lab"] not in lab_ids] if same else []
+    lab_runs = dict(old.get("lab_runs", {})) if same else {}
+    for lab in lab_ids:
+        lab_runs[lab] = {"date": new["machine"].get("date"), "git_commit": new["machine"].get("git_commit"),
+                         "floors": new["floors"]}
+    order = {lab: i for i, lab in enumerate(sorted(lab_runs, key=lambda lab: _lab_number(lab)))}
+    records = sorted(kept + new["records"], key=lambda r: order.get(r["lab"], len(order)))
+    return {**new, "records": records, "lab_runs": lab_runs}
+
+
+def _lab_number(lab_id: str) -> int:
+    from . import registry
+
+    try:
+        return registry.get(lab_id).number
+    except KeyError:
+        return 99
+
+
 def write(results: dict, out_dir: Path, lab_ids: list[str]) -> list[str]:
-    """results.json and the PNG plots into out_dir; returns the paths written."""
+    """results.json (merged with the one already there, see merge()) and the
+    PNG plots of the labs run into out_dir; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    return [str(path), *plots.save_all(results, lab_ids, out_dir)]
+    old = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = {}  # unreadable: replaced
+    merged = merge(old, results, lab_ids)
+    path.write_text(json.dumps(merged, indent=2, sort_keys=False) + "\n")
+    return [str(path), *plots.save_all(merged, lab_ids, out_dir)]
 
 
 # ------------------------------------------------------------ README table
@@ -113,6 +147,18 @@ def targets_markdown(results: dict) -> str:
                     mark = {True: " ✅", False: " ❌", None: ""}[r["met"]]
                     cells.append(fmt_value(r["value"], r["unit"]) + mark)
             lines.append(f"| {t.brief} | {lab_cell} | `{metric}` | {cells[0]} | {cells[1]} |")
+    lines += ["", "Figures the labs are about that no seed target judges:", "",
+              "| lab | metric | implementation | value | x floor |", "|---|---|---|---|---|"]
+    for lab in available.values():
+        if not lab.available:
+            continue
+        for metric in (m for m in lab.metrics if m.outcome):
+            for r in results["records"]:
+                if r["lab"] == lab.id and r["metric"] == metric.id:
+                    impl = r["impl"] + (f" ({r['variant']})" if r.get("variant") else "")
+                    ratio = f"{r['ratio_to_floor']:.1f}x" if r.get("ratio_to_floor") else "-"
+                    lines.append(f"| {lab.number}. {lab.id} | `{metric.id}` | {impl} | "
+                                 f"{fmt_value(r['value'], r['unit'])} | {ratio} |")
     return "\n".join(lines)
 
 

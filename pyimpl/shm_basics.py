@@ -46,7 +46,7 @@ MAX_PAYLOAD = errors.MAX_PAYLOAD
 HEADER_SIZE = 128
 MAGIC = 0x314D48534C4C4C4C  # b"LLLLSHM1" as a little-endian u64
 VERSION = 1
-KIND_ANY, KIND_RAW, KIND_QUOTE = 0, 1, 2
+KIND_ANY, KIND_RAW, KIND_QUOTE, KIND_COUNTERS = 0, 1, 2, 3
 
 # magic u64 | version u32 | header_size u32 | payload_size u64 | kind u32 | creator_pid u32
 _HEADER = struct.Struct("<QIIQII")

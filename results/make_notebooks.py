@@ -99,6 +99,29 @@ NOTEBOOKS = {
         "was written: the reader spinning on the quote's line pulls it away from the writer between its "
         "stores, and the timestamps add two clock reads. The tail (p99.9+) is the shared VM's noise.",
     ),
+    "false-sharing": lab_notebook(
+        "false-sharing",
+        "# Lab 2 - false sharing: the results\n\n"
+        "Each worker increments its own counter; only the distance between the counters changes: 8 bytes "
+        "(`packed`, all in one cache line), 64 bytes, 128 bytes. The guide is "
+        "[labs/02-false-sharing/README.md](../labs/02-false-sharing/README.md).\n\n"
+        "- `c (atomic)`, `c (plain)`: pthreads pinned to distinct CPUs running a C loop of `atomic_fetch_add` "
+        "(`lock xadd`) or of a relaxed load + store; timed inside C.\n"
+        "- `python (plain)`: worker processes pinned to distinct CPUs, `counter[0] += 1` on a memoryview of the "
+        "shared segment.\n"
+        "- `c (*/python-threads)`: the same C loop, each call made from its own Python thread (ctypes releases the GIL).\n"
+        "- `slowdown` = packed / padded128: what false sharing costs. There is no seed target for this lab: the "
+        "outcome is that the slowdown is clearly visible in C.",
+        "## What this says\n\n"
+        "- A contended atomic increment costs about one cache-line transfer between the cores (compare with half "
+        "the core-to-core round trip): packed counters make every `lock xadd` wait for the line, padded ones "
+        "never share it. That is the slowdown the lab is about.\n"
+        "- Plain increments in C hardly notice: the store buffer absorbs the stores and forwards each value to "
+        "the next load, so the loop's throughput stays at about a cycle per increment; the line still bounces, "
+        "and a reader on the other core would see it.\n"
+        "- Python processes see the slowdown too, diluted by the interpreter's cost per increment.\n"
+        "- Driving the C loop from Python threads gives C's figures: the loop is inside C and the GIL is released.",
+    ),
 }
 
 

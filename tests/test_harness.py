@@ -185,7 +185,7 @@ def test_cli_list(capsys):
     out = capsys.readouterr().out
     for lab in registry.all_labs():
         assert lab.id in out
-    assert out.count("not yet available") == 5
+    assert out.count("not yet available") == sum(not lab.available for lab in registry.all_labs())
 
 
 def test_cli_run_rejects_unknown_and_unavailable(capsys, tmp_path):
@@ -225,7 +225,9 @@ def test_asv_suite_generated_from_declarations():
         sys.path.remove(str(ROOT))
     assert hasattr(suites, "ShmBasicsAccess") and hasattr(suites, "ShmBasicsVisibility")
     cls = suites.ShmBasicsVisibility
-    assert cls.params == [["c", "python"]]
+    assert cls.params == [["c", "python"], ["-"]]
+    assert suites.ShmBasicsAccess.params[1] == ["-", "ctypes-per-call"]
+    assert hasattr(suites, "FalseSharingCounters") and hasattr(suites, "FalseSharingPythonThreads")
     assert cls.track_visibility_p50_ns.unit == "ns"
 
 
@@ -261,3 +263,29 @@ def test_cli_machine_prints_info_and_floors(capsys):
 def test_cli_clean_reports(capsys):
     assert cli.main(["clean"]) == 0
     assert "removed" in capsys.readouterr().out
+
+
+def test_results_merge_keeps_other_labs():
+    old = {"schema": 1, "size": "full", "machine": {"id": "m", "date": "d1", "git_commit": "a"}, "floors": {"x": 1},
+           "records": [{"lab": "shm-basics", "metric": "access_ns"}, {"lab": "false-sharing", "metric": "slowdown"}],
+           "lab_runs": {"shm-basics": {"date": "d1"}, "false-sharing": {"date": "d1"}}}
+    new = {"schema": 1, "size": "full", "machine": {"id": "m", "date": "d2", "git_commit": "b"}, "floors": {"x": 2},
+           "records": [{"lab": "false-sharing", "metric": "slowdown", "value": 9}]}
+    merged = report.merge(old, new, ["false-sharing"])
+    assert [r["lab"] for r in merged["records"]] == ["shm-basics", "false-sharing"]
+    assert merged["records"][1]["value"] == 9
+    assert merged["lab_runs"]["shm-basics"] == {"date": "d1"}
+    assert merged["lab_runs"]["false-sharing"]["git_commit"] == "b"
+    assert merged["floors"] == {"x": 2}
+    # another machine or size: nothing carried over
+    other = dict(old, size="quick")
+    assert [r["lab"] for r in report.merge(other, new, ["false-sharing"])["records"]] == ["false-sharing"]
+
+
+def test_report_write_merges_with_existing_file(fake_results, tmp_path):
+    report.write(fake_results, tmp_path, ["shm-basics"])
+    again = dict(fake_results, records=[dict(r, lab="false-sharing") for r in fake_results["records"]])
+    report.write(again, tmp_path, ["false-sharing"])
+    merged = json.loads((tmp_path / "results.json").read_text())
+    assert {r["lab"] for r in merged["records"]} == {"shm-basics", "false-sharing"}
+    assert set(merged["lab_runs"]) == {"shm-basics", "false-sharing"}
