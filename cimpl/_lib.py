@@ -27,6 +27,7 @@ LL_EBADKIND = -1006
 LL_ETIMEDOUT = -1007
 LL_EINVAL = -1008
 LL_ENOCPU = -1009
+LL_ENORES = -1010
 
 ERRORS = {
     LL_EBADNAME: errors.bad_name,
@@ -38,6 +39,7 @@ ERRORS = {
     LL_ETIMEDOUT: errors.peer_timeout,
     LL_EINVAL: lambda what: ValueError(f"{what}: invalid argument"),
     LL_ENOCPU: lambda what: OSError(f"{what}: cannot pin to that CPU (not in this process's allowed set?)"),
+    LL_ENORES: lambda what: OSError(f"{what}: out of resources (memory, or a thread that would not start)"),
 }
 
 

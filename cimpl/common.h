@@ -32,6 +32,7 @@ enum {
     LL_ETIMEDOUT = -1007,   /* the other side did not answer in time */
     LL_EINVAL = -1008,      /* a bad argument (NULL, n <= 0, offset out of range) */
     LL_ENOCPU = -1009,      /* could not pin to the requested CPU */
+    LL_ENORES = -1010,      /* out of resources: memory, or a thread that would not start */
 };
 
 /* CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads too, so a

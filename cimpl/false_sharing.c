@@ -27,8 +27,9 @@
  *   atomic read-modify-write, which is fine: each counter has one writer.
  *   relaxed suffices because nobody orders anything against these counters
  *   until the threads are joined (pthread_join synchronises).
- * LL_FS_ATOMIC: atomic_fetch_add, relaxed - a `lock xadd` on x86-64, the
- *   increment a shared statistics counter uses.  relaxed: atomicity is all we
+ * LL_FS_ATOMIC: atomic_fetch_add, relaxed - a locked add on x86-64 (`lock
+ *   add`; `lock xadd` when the old value is used), the increment a shared
+ *   statistics counter uses.  relaxed: atomicity is all we
  *   need; the lock prefix makes it a full barrier on x86 anyway. */
 static void increment_loop(_Atomic int64_t *c, int64_t n, int kind)
 {
@@ -97,7 +98,7 @@ LL_EXPORT int ll_fs_run(void *base, int workers, int64_t stride, int64_t n, int 
     _Atomic int ready = 0;
     int rc = LL_OK, started = 0;
     if (ws == NULL || th == NULL) {
-        rc = LL_EINVAL;
+        rc = LL_ENORES;
         goto out;
     }
     for (int i = 0; i < workers; i++) {
@@ -112,7 +113,7 @@ LL_EXPORT int ll_fs_run(void *base, int workers, int64_t stride, int64_t n, int 
     }
     for (; started < workers; started++) {
         if (pthread_create(&th[started], NULL, worker_main, &ws[started]) != 0) {
-            rc = LL_EINVAL;
+            rc = LL_ENORES;
             /* the started threads wait for `workers` arrivals: stand in for
              * the missing ones so they pass the start line and finish */
             atomic_fetch_add_explicit(&ready, workers - started, memory_order_acq_rel);

@@ -66,7 +66,9 @@ def _python_threads_run(mod, counters, n: int, kind: str) -> list[int]:
 def _measure(impl: str, size: Size, kind: str, workers: int, runner, variant: str) -> list[Measurement]:
     """ns/op for the three layouts (median of repeats) and their slowdown."""
     mod = impl_module("false_sharing", impl)
-    n = _N[impl][size]
+    # C's plain loop runs ~1 increment per cycle: 10x more of them keeps it long
+    # against the start-up skew between workers
+    n = _N[impl][size] * (10 if impl == "c" and kind == "plain" else 1)
     repeats = _REPEATS[size]
     out, per_layout = [], {}
     for layout in LAYOUTS:
@@ -102,7 +104,7 @@ def run_counters(impl: str, size: Size) -> list[Measurement]:
     if size == "full" and workers > 2:
         for w in range(1, workers):
             for kind in kinds:
-                out += _measure(impl, size, kind, w, _run_workers, f"{kind}, {w} workers")
+                out += _measure(impl, size, kind, w, _run_workers, f"{kind}, {w} worker{'s' if w > 1 else ''}")
     return out
 
 
