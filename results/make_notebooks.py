@@ -34,8 +34,10 @@ runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*
 print(f"{len(runs)} machine(s):", ", ".join(runs))'''
 
 FLOORS = '''\
-floors = pd.DataFrame({m: r["floors"] for m, r in runs.items()}).T
-floors[["c2c_rtt_ns", "ctypes_call_ns", "timer_ns", "python_timer_ns", "memcpy_gbps"]].round(1)'''
+# the floors measured in the run this lab's records come from (results.json "lab_runs")
+floors = pd.DataFrame({{m: r.get("lab_runs", {{}}).get("{lab_id}", {{}}).get("floors", r["floors"])
+                       for m, r in runs.items()}}).T
+floors[["c2c_rtt_ns", "ctypes_call_ns", "timer_ns", "python_timer_ns", "memcpy_gbps"]].astype(float).round(1)'''
 
 
 def lab_notebook(lab_id: str, intro: str, closing: str) -> nbformat.NotebookNode:
@@ -44,7 +46,7 @@ def lab_notebook(lab_id: str, intro: str, closing: str) -> nbformat.NotebookNode
         new_code_cell(LOAD),
         new_markdown_cell("## The machines and their floors\n\nEvery figure below was measured in the same run as "
                           "these floors; compare ratios within one machine, not raw numbers across machines."),
-        new_code_cell(FLOORS),
+        new_code_cell(FLOORS.format(lab_id=lab_id)),
         new_markdown_cell(f"## {lab_id} on each machine\n\nBars per implementation, one panel per metric. "
                           "Red dashed: the brief's target. Grey dotted: the machine's floor."),
         new_code_cell(f'''\
