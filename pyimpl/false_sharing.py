@@ -71,7 +71,7 @@ def cpus_for(workers: int, pin: bool = True) -> list[int] | None:
     return usable[:workers]
 
 
-class CountersAPI:
+class CountersAPI(shm_basics.SegmentHolder):
     """Per-worker int64 counters in a lab-1 segment, `stride` bytes apart.
     Shared by both implementations; a subclass sets `_shm`, its lab-1 module."""
 
@@ -120,18 +120,6 @@ class CountersAPI:
     def reset(self) -> None:
         for i in range(self.workers):
             self.segment.write(self.offset(i), _COUNTER.pack(0))
-
-    def close(self) -> None:
-        self.segment.close()
-
-    def unlink(self) -> None:
-        self.segment.unlink()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.segment.__exit__(*exc)
 
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.Counters {self.name!r} {self.workers} x {self.layout}>"

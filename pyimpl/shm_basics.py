@@ -192,7 +192,27 @@ class SegmentAPI:
         return f"<{self._impl} Segment {self._name!r} {state}>"
 
 
-class SharedQuoteAPI:
+class SegmentHolder:
+    """An object that lives in one segment (`self.segment`) and closes,
+    unlinks and leaves a `with` block through it.  Later labs' objects
+    (lab 2's Counters, ...) use it too."""
+
+    segment: SegmentAPI
+
+    def close(self) -> None:
+        self.segment.close()
+
+    def unlink(self) -> None:
+        self.segment.unlink()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.segment.__exit__(*exc)
+
+
+class SharedQuoteAPI(SegmentHolder):
     """What both implementations' SharedQuote share.  A subclass sets _Segment
     (its Segment class) and implements __init__, seq, write and read_with_seq."""
 
@@ -211,18 +231,6 @@ class SharedQuoteAPI:
     def read(self, timeout: float = 1.0) -> Quote:
         """A consistent quote; TimeoutError if it stays mid-write past `timeout` s."""
         return self.read_with_seq(timeout)[1]
-
-    def close(self) -> None:
-        self.segment.close()
-
-    def unlink(self) -> None:
-        self.segment.unlink()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.segment.__exit__(*exc)
 
 
 class Segment(SegmentAPI):

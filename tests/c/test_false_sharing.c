@@ -19,30 +19,7 @@
 #include "common.h"
 #include "false_sharing.h"
 
-/* ------------------------------------------------------------------ harness */
-static int passed, failed;
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (cond) {                                                                     \
-            passed++;                                                                   \
-        } else {                                                                        \
-            failed++;                                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);             \
-        }                                                                               \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                  \
-    do {                                                                                \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                           \
-        if (va_ == vb_) {                                                               \
-            passed++;                                                                   \
-        } else {                                                                        \
-            failed++;                                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, \
-                    #a, #b, va_, vb_);                                                  \
-        }                                                                               \
-    } while (0)
+#include "check.h"
 
 /* Increments per worker.  Small enough for TSan (which slows each atomic
  * access a lot), large enough that the two threads overlap. */
@@ -53,26 +30,6 @@ static int passed, failed;
  * 128-aligned like a segment's payload. */
 #define BUF_SIZE ((size_t)LL_FS_MAX_WORKERS * 128)
 static int64_t *buf;
-
-/* The first two CPUs this process may run on; 0 (and -1s) if fewer than two. */
-static int two_allowed_cpus(int *a, int *b)
-{
-    *a = *b = -1;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return 0;
-    for (int c = 0; c < CPU_SETSIZE && *b < 0; c++)
-        if (CPU_ISSET(c, &set)) {
-            if (*a < 0)
-                *a = c;
-            else
-                *b = c;
-        }
-    if (*b < 0)
-        *a = -1;
-    return *b >= 0;
-}
 
 /* A CPU number below CPU_SETSIZE that this process may NOT run on, or -1. */
 static int forbidden_cpu(void)
@@ -332,6 +289,5 @@ int main(void)
         printf("%-20s %6.3f s\n", tests[i].name, (double)(ll_now_ns() - t0) * 1e-9);
     }
     free(buf);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

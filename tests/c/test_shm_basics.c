@@ -29,30 +29,7 @@
 #include "floors.h"
 #include "shm_basics.h"
 
-/* ------------------------------------------------------------------ harness */
-static int passed, failed;
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (cond) {                                                                     \
-            passed++;                                                                   \
-        } else {                                                                        \
-            failed++;                                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);             \
-        }                                                                               \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                  \
-    do {                                                                                \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                           \
-        if (va_ == vb_) {                                                               \
-            passed++;                                                                   \
-        } else {                                                                        \
-            failed++;                                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, \
-                    #a, #b, va_, vb_);                                                  \
-        }                                                                               \
-    } while (0)
+#include "check.h"
 
 /* Segment names used, unlinked at exit. */
 #define MAX_NAMES 64
@@ -107,26 +84,6 @@ static void make_header(uint8_t *buf, uint64_t magic, uint32_t version, uint32_t
     memcpy(buf + 24, &kind, 4);
     uint32_t pid = 1;
     memcpy(buf + 28, &pid, 4);
-}
-
-/* The first two CPUs this process may run on; 0 (and -1s) if fewer than two. */
-static int two_allowed_cpus(int *a, int *b)
-{
-    *a = *b = -1;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return 0;
-    for (int c = 0; c < CPU_SETSIZE && *b < 0; c++)
-        if (CPU_ISSET(c, &set)) {
-            if (*a < 0)
-                *a = c;
-            else
-                *b = c;
-        }
-    if (*b < 0)
-        *a = -1;
-    return *b >= 0;
 }
 
 /* ----------------------------------------------------------------- names */
@@ -560,6 +517,5 @@ int main(void)
             fprintf(stderr, "FAIL: segment %s left behind\n", names[i]);
             failed++;
         }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }
