@@ -28,6 +28,9 @@ LL_ETIMEDOUT = -1007
 LL_EINVAL = -1008
 LL_ENOCPU = -1009
 LL_ENORES = -1010
+LL_EBUSY = -1011
+LL_EPEERDEAD = -1012
+LL_ECLOSED = -1013
 
 ERRORS = {
     LL_EBADNAME: errors.bad_name,
@@ -40,6 +43,9 @@ ERRORS = {
     LL_EINVAL: lambda what: ValueError(f"{what}: invalid argument"),
     LL_ENOCPU: lambda what: OSError(f"{what}: cannot pin to that CPU (not in this process's allowed set?)"),
     LL_ENORES: lambda what: OSError(f"{what}: out of resources (memory, or a thread that would not start)"),
+    LL_EBUSY: errors.role_taken,
+    LL_EPEERDEAD: errors.peer_died,
+    LL_ECLOSED: errors.ring_closed,
 }
 
 

@@ -1,8 +1,13 @@
 /* common.c - helpers shared by every lab library (linked in statically). */
 #include "common.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int ll_pin_self(int cpu)
 {
@@ -13,4 +18,38 @@ int ll_pin_self(int cpu)
     CPU_SET(cpu, &set);
     /* Fails with EINVAL when the CPU is offline or outside our cgroup's set. */
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? LL_OK : LL_ENOCPU;
+}
+
+int ll_pid_alive(uint32_t pid)
+{
+    if (pid == 0)
+        return 0;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    /* exists (or is another user's): a zombie is dead for our purpose */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')'); /* the command name may contain spaces */
+    if (paren == NULL || paren[1] == 0)
+        return 1;
+    char state = paren[2];
+    if (state != 'Z' && state != 'X')
+        return 1;
+    /* A zombie thread-group leader whose other threads are still exiting is
+     * not dead yet: they still hold the process's files (and its role locks).
+     * Dead once it is the last one: field 20, num_threads, 17 fields after
+     * the state (field 3). */
+    const char *p = paren + 2;
+    for (int field = 3; field < 20 && p != NULL; field++) {
+        p = strchr(p, ' ');
+        if (p != NULL)
+            p++;
+    }
+    return p != NULL && strtol(p, NULL, 10) > 1;
 }

@@ -33,6 +33,9 @@ enum {
     LL_EINVAL = -1008,      /* a bad argument (NULL, n <= 0, offset out of range) */
     LL_ENOCPU = -1009,      /* could not pin to the requested CPU */
     LL_ENORES = -1010,      /* out of resources: memory, or a thread that would not start */
+    LL_EBUSY = -1011,       /* the role (producer, consumer) is held by a live process */
+    LL_EPEERDEAD = -1012,   /* the other side's process is gone */
+    LL_ECLOSED = -1013,     /* the producer closed the ring and it is drained */
 };
 
 /* CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads too, so a
@@ -59,5 +62,9 @@ static inline void ll_cpu_relax(void)
 
 /* Pin the calling thread to one CPU.  Returns LL_OK or LL_ENOCPU. */
 int ll_pin_self(int cpu);
+
+/* 1 if process `pid` exists and is not a zombie (killed but not yet reaped
+ * counts as dead), 0 otherwise. */
+int ll_pid_alive(uint32_t pid);
 
 #endif

@@ -439,6 +439,7 @@ LL_EXPORT int64_t ll_layout_info(const char *what)
         {"kind_raw", LL_KIND_RAW},
         {"kind_quote", LL_KIND_QUOTE},
         {"kind_counters", LL_KIND_COUNTERS},
+        {"kind_ring", LL_KIND_RING},
         {"hdr.magic", offsetof(ll_seg_header, magic)},
         {"hdr.version", offsetof(ll_seg_header, version)},
         {"hdr.header_size", offsetof(ll_seg_header, header_size)},

@@ -42,6 +42,7 @@ enum {
     LL_KIND_RAW = 1,   /* plain bytes */
     LL_KIND_QUOTE = 2, /* an ll_quote_channel */
     LL_KIND_COUNTERS = 3, /* lab 2: a 128-byte description, then per-worker counters */
+    LL_KIND_RING = 4,     /* lab 3: an SPSC ring (spsc_layout.h) */
     LL_KIND_ANY = 0,   /* attach: accept any kind */
 };
 

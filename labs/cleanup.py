@@ -14,7 +14,7 @@ import os
 import struct
 import time
 
-from pyimpl.shm_basics import MAGIC, PREFIX, SHM_DIR
+from pyimpl.shm_basics import MAGIC, PREFIX, SHM_DIR, pid_alive
 
 YOUNG_S = 60.0  # a headerless file younger than this may be in use
 
@@ -26,22 +26,6 @@ def leftover_segments() -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(n for n in names if n.startswith(PREFIX))
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    try:  # a zombie (killed, not yet reaped) is dead for our purpose
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _age_s(path: str) -> float:
@@ -72,7 +56,7 @@ def clean_segments(everything: bool = False) -> list[str]:
         path = os.path.join(SHM_DIR, name)
         pid = creator_pid(path)
         if not everything:
-            if pid is not None and _alive(pid):
+            if pid is not None and pid_alive(pid):
                 continue  # its creator is running
             if pid is None and _age_s(path) < YOUNG_S:
                 continue  # no header yet, or a peer's scratch file: maybe in use

@@ -38,6 +38,19 @@ def _order(labels: list[str]) -> list[str]:
     return sorted(set(labels), key=key)
 
 
+PEER_LINES = ("#7f7f7f", "#8c564b", "#bcbd22", "#17becf", "#e377c2", "#9467bd")
+
+
+def _flat_label(rec: dict) -> str:
+    return rec["impl"] + (f" ({rec['variant']})" if rec.get("variant") else "")
+
+
+def _line_colors(labels) -> dict:
+    """c and python in their colours; every peer its own, so their lines can be told apart."""
+    peers = iter(PEER_LINES * 4)
+    return {lab: PALETTE.get(lab.split(" ")[0]) or next(peers) for lab in labels}
+
+
 def _color(label: str) -> str:
     return PALETTE.get(label.split("\n")[0], PEER_COLOR)  # "peer:" lines are grey
 
@@ -47,6 +60,8 @@ def _fmt(v: float, unit: str) -> str:
         return f"{v / 1000:.3g} µs"
     if v >= 1e6:
         return f"{v / 1e6:.3g} M{unit}"
+    if v >= 1e3 and unit.endswith("/s"):
+        return f"{v / 1e3:.3g} k{unit}"
     return f"{v:.3g} {unit}"
 
 
@@ -62,9 +77,7 @@ def _groups(lab_id: str) -> tuple:
 def _grouped_panel(ax, recs: list[dict], title: str, metrics: tuple[str, ...]) -> None:
     """One panel for several metrics of one unit (e.g. ns/op per layout):
     x = metric, one bar colour per implementation/variant."""
-    def flat(r: dict) -> str:
-        return r["impl"] + (f" ({r['variant']})" if r.get("variant") else "")
-
+    flat = _flat_label
     df = pd.DataFrame({"metric": [r["metric"] for r in recs], "label": [flat(r) for r in recs],
                        "value": [r["value"] for r in recs]})
     order = [m for m in metrics if m in set(df.metric)]
@@ -157,8 +170,10 @@ def latency_figure(results: dict, lab_id: str):
         seen.add(key)
         for name, v in r["percentiles"].items():
             p = float(name[1:])
-            rows.append({"family": family, "label": _label(r).replace("\n", " "), "nines": _nines(p),
-                         "percentile": name, "ns": v, "floor": (r.get("floor") or {}).get("value")})
+            floor = r.get("floor") or {}
+            rows.append({"family": family, "label": _flat_label(r), "nines": _nines(p),
+                         "percentile": name, "ns": v, "floor": floor.get("value"),
+                         "floor_name": floor.get("name", "") + (f" x {floor['scale']:g}" if floor.get("scale", 1) != 1 else "")})
     if not rows:
         return None
     df = pd.DataFrame(rows)
@@ -167,12 +182,13 @@ def latency_figure(results: dict, lab_id: str):
     for ax, fam in zip(axes[0], families):
         sub = df[df.family == fam]
         sns.lineplot(data=sub, x="nines", y="ns", hue="label", marker="o", ax=ax,
-                     palette={lab: _color(lab) for lab in sub.label.unique()})
+                     palette=_line_colors(sub.label.unique()))
         ticks = sub.drop_duplicates("percentile").sort_values("nines")
         ax.set_xticks(ticks.nines, ticks.percentile)
         floor = sub.floor.dropna()
         if len(floor):
-            ax.axhline(floor.iloc[0], color="#555555", ls=":", label="floor (c2c rtt / 2)")
+            name = sub.floor_name[sub.floor.notna()].iloc[0]
+            ax.axhline(floor.iloc[0], color="#555555", ls=":", label=f"floor: {name} = {_fmt(floor.iloc[0], 'ns')}")
         ax.set_yscale("log")
         ax.set_xlabel("percentile")
         ax.set_ylabel("ns")

@@ -25,8 +25,7 @@ def all_labs() -> list[Lab]:
     return [
         _load("shm_basics"),
         _load("false_sharing"),
-        planned(3, "spsc-ring", "A lock-free SPSC ring",
-                "a single-producer/single-consumer ring in shared memory, C and Python interoperating"),
+        _load("spsc_ring"),
         planned(4, "memory-ordering", "Memory ordering",
                 "litmus tests on the real CPU against the x86-TSO and C11 models; the cost of fences"),
         planned(5, "order-book", "A limit order book",

@@ -55,3 +55,19 @@ def stuck_writer(name: str) -> TimeoutError:
 
 def peer_timeout(what: str) -> TimeoutError:
     return TimeoutError(f"{what}: the other side did not answer in time")
+
+
+class PeerDiedError(RuntimeError):
+    """The process at the other end of a ring is gone (killed, crashed)."""
+
+
+def role_taken(what: str) -> RuntimeError:
+    return RuntimeError(f"{what}: already attached by a live process (a ring has one producer and one consumer)")
+
+
+def peer_died(what: str) -> PeerDiedError:
+    return PeerDiedError(f"{what} died: its process is gone")
+
+
+def ring_closed(what: str) -> EOFError:
+    return EOFError(f"{what}: the producer closed the ring and every message has been read")

@@ -46,7 +46,7 @@ MAX_PAYLOAD = errors.MAX_PAYLOAD
 HEADER_SIZE = 128
 MAGIC = 0x314D48534C4C4C4C  # b"LLLLSHM1" as a little-endian u64
 VERSION = 1
-KIND_ANY, KIND_RAW, KIND_QUOTE, KIND_COUNTERS = 0, 1, 2, 3
+KIND_ANY, KIND_RAW, KIND_QUOTE, KIND_COUNTERS, KIND_RING = 0, 1, 2, 3, 4
 
 # magic u64 | version u32 | header_size u32 | payload_size u64 | kind u32 | creator_pid u32
 _HEADER = struct.Struct("<QIIQII")
@@ -120,6 +120,28 @@ def pack_quote(quote: Quote) -> bytes:
 def unpack_quote(buf, offset: int = 0) -> Quote:
     """The Quote in the 40 bytes of struct ll_quote at buf[offset:]."""
     return _make_quote(_FIELDS.unpack_from(buf, offset))
+
+
+def pid_alive(pid: int) -> bool:
+    """The process exists and is not dead (the same test as C's ll_pid_alive in
+    cimpl/common.c): segments record their creator, rings their producer and
+    consumer, and a pid that is gone frees what it held."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # a zombie leader whose other threads are still exiting (and still hold
+        # the process's files and role locks) is not dead yet: fields[17] is num_threads
+        return fields[0] not in ("Z", "X") or int(fields[17]) > 1
+    except (OSError, IndexError, ValueError):
+        return True
 
 
 def path_of(name: str) -> str:

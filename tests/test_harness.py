@@ -191,7 +191,7 @@ def test_cli_list(capsys):
 def test_cli_run_rejects_unknown_and_unavailable(capsys, tmp_path):
     assert cli.main(["run", "nope", "--out", str(tmp_path)]) == 2
     with pytest.raises(SystemExit, match="not yet available"):
-        cli.main(["run", "spsc-ring", "--out", str(tmp_path)])
+        cli.main(["run", "memory-ordering", "--out", str(tmp_path)])
 
 
 def test_python_m_labs_list():
@@ -228,6 +228,8 @@ def test_asv_suite_generated_from_declarations():
     assert cls.params == [["c", "python"], ["-"]]
     assert suites.ShmBasicsAccess.params[1] == ["-", "ctypes-per-call"]
     assert hasattr(suites, "FalseSharingCounters") and hasattr(suites, "FalseSharingPythonThreads")
+    assert suites.SpscRingStream.params[1] == ["-", "no-cache", "c->python", "python->c"]
+    assert hasattr(suites, "SpscRingRtt") and hasattr(suites, "SpscRingPeers")
     assert cls.track_visibility_p50_ns.unit == "ns"
 
 
