@@ -60,6 +60,16 @@ def load(lab: str) -> ctypes.CDLL:
         return ctypes.CDLL(os.fspath(path))
 
 
+def bind(lab: str, name: str, restype, *argtypes):
+    """Function `name` of lib<lab>.so with its restype and argtypes set: always
+    both (ctypes' default restype is a C int, which truncates pointers and
+    64-bit values, and without argtypes Python ints go in as C ints)."""
+    fn = getattr(load(lab), name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
 def error(code: int, what: str) -> Exception:
     """The exception for a negative return code of the C library."""
     make = ERRORS.get(code)

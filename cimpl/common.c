@@ -53,3 +53,13 @@ int ll_pid_alive(uint32_t pid)
     }
     return p != NULL && strtol(p, NULL, 10) > 1;
 }
+
+int64_t ll_lookup_fact(const ll_fact *facts, size_t n, const char *key)
+{
+    if (key == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(facts[i].key, key) == 0)
+            return facts[i].value;
+    return -1;
+}

@@ -6,6 +6,7 @@
 #ifndef LL_COMMON_H
 #define LL_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -62,6 +63,14 @@ static inline void ll_cpu_relax(void)
 
 /* Pin the calling thread to one CPU.  Returns LL_OK or LL_ENOCPU. */
 int ll_pin_self(int cpu);
+
+/* A layout fact (a size, an offset, a constant) by name: each lab's
+ * ll_*layout_info lets the Python side check its constants against C's. */
+typedef struct {
+    const char *key;
+    int64_t value;
+} ll_fact;
+int64_t ll_lookup_fact(const ll_fact *facts, size_t n, const char *key); /* -1 if absent */
 
 /* 1 if process `pid` exists and is not a zombie (killed but not yet reaped
  * counts as dead), 0 otherwise. */

@@ -29,13 +29,8 @@ from . import _lib, shm_basics
 __all__ = ["DESC_SIZE", "KINDS", "LAYOUTS", "MAX_WORKERS", "Counters", "check_cpu", "check_params", "cpus_for",
            "increment", "run_workers"]
 
-_lib_ = _lib.load("false_sharing")
-_increment = _lib_.ll_fs_increment
-_increment.restype = c_int64
-_increment.argtypes = [c_void_p, c_int64, c_int, c_int]
-_run = _lib_.ll_fs_run
-_run.restype = c_int
-_run.argtypes = [c_void_p, c_int, c_int64, c_int64, c_int, c_void_p, c_void_p]
+_increment = _lib.bind("false_sharing", "ll_fs_increment", c_int64, c_void_p, c_int64, c_int, c_int)
+_run = _lib.bind("false_sharing", "ll_fs_run", c_int, c_void_p, c_int, c_int64, c_int64, c_int, c_void_p, c_void_p)
 
 _KIND_CODE = {"plain": 0, "atomic": 1}  # LL_FS_PLAIN, LL_FS_ATOMIC
 

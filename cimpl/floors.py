@@ -8,23 +8,10 @@ import numpy as np
 
 from . import _lib
 
-_lib_ = _lib.load("floors")
-
-noop = _lib_.ll_noop
-noop.restype = c_int64
-noop.argtypes = [c_int64]
-
-_timer = _lib_.ll_timer_overhead
-_timer.restype = c_int64
-_timer.argtypes = [c_int64]
-
-_memcpy = _lib_.ll_memcpy_best_ns
-_memcpy.restype = c_int64
-_memcpy.argtypes = [c_int64, c_int64]
-
-_c2c = _lib_.ll_c2c_rtt
-_c2c.restype = c_int
-_c2c.argtypes = [c_int, c_int, c_int64, c_int64, c_void_p]
+noop = _lib.bind("floors", "ll_noop", c_int64, c_int64)
+_timer = _lib.bind("floors", "ll_timer_overhead", c_int64, c_int64)
+_memcpy = _lib.bind("floors", "ll_memcpy_best_ns", c_int64, c_int64, c_int64)
+_c2c = _lib.bind("floors", "ll_c2c_rtt", c_int, c_int, c_int, c_int64, c_int64, c_void_p)
 
 
 def timer_ns(n: int = 1_000_000) -> float:

@@ -427,10 +427,7 @@ LL_EXPORT int ll_vis_reader(ll_quote_channel *ch, int64_t n, int64_t *lat_ns, in
 /* ===================================================================== */
 LL_EXPORT int64_t ll_layout_info(const char *what)
 {
-    static const struct {
-        const char *key;
-        int64_t value;
-    } facts[] = {
+    static const ll_fact facts[] = {
         {"header_size", LL_SEG_HEADER_SIZE},
         {"magic", (int64_t)LL_SEG_MAGIC},
         {"version", LL_SEG_VERSION},
@@ -458,10 +455,5 @@ LL_EXPORT int64_t ll_layout_info(const char *what)
         {"channel.ack", offsetof(ll_quote_channel, ack)},
         {"channel.ready", offsetof(ll_quote_channel, ready)},
     };
-    if (what == NULL)
-        return -1;
-    for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++)
-        if (strcmp(facts[i].key, what) == 0)
-            return facts[i].value;
-    return -1;
+    return ll_lookup_fact(facts, sizeof facts / sizeof facts[0], what);
 }

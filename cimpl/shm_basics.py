@@ -41,14 +41,10 @@ __all__ = [
     "Quote", "Segment", "SharedQuote", "bench_access", "path_of", "unlink", "visibility_reader", "visibility_writer",
 ]
 
-_lib_ = _lib.load("shm_basics")
 
 
 def _sig(name: str, restype, *argtypes):
-    fn = getattr(_lib_, name)
-    fn.restype = restype
-    fn.argtypes = list(argtypes)
-    return fn
+    return _lib.bind("shm_basics", name, restype, *argtypes)
 
 
 _create = _sig("ll_seg_create", c_void_p, c_char_p, c_uint64, c_uint32, POINTER(c_int))

@@ -489,10 +489,7 @@ LL_EXPORT int ll_ring_echo(ll_ring *in, ll_ring *out, uint64_t n, uint64_t timeo
 /* ------------------------------------------------------ layout facts */
 LL_EXPORT int64_t ll_ring_layout_info(const char *what)
 {
-    static const struct {
-        const char *key;
-        int64_t value;
-    } facts[] = {
+    static const ll_fact facts[] = {
         {"magic", (int64_t)LL_RING_MAGIC},
         {"version", LL_RING_VERSION},
         {"min_slot", LL_RING_MIN_SLOT},
@@ -510,10 +507,5 @@ LL_EXPORT int64_t ll_ring_layout_info(const char *what)
         {"cons.tail", offsetof(ll_ring_layout, cons) + offsetof(ll_ring_consumer_block, tail)},
         {"slots", offsetof(ll_ring_layout, slots)},
     };
-    if (what == NULL)
-        return -1;
-    for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++)
-        if (strcmp(facts[i].key, what) == 0)
-            return facts[i].value;
-    return -1;
+    return ll_lookup_fact(facts, sizeof facts / sizeof facts[0], what);
 }

@@ -28,14 +28,10 @@ from . import _lib, shm_basics
 __all__ = ["MAX_CAPACITY", "MAX_SLOT", "MIN_SLOT", "ROLES", "Ring", "check_geometry", "consume_seq", "echo",
            "layout_info", "pingpong", "produce_seq", "ring_bytes"]
 
-_lib_ = _lib.load("spsc_ring")
 
 
 def _sig(name: str, restype, *argtypes):
-    fn = getattr(_lib_, name)
-    fn.restype = restype
-    fn.argtypes = list(argtypes)
-    return fn
+    return _lib.bind("spsc_ring", name, restype, *argtypes)
 
 
 _open = _sig("ll_ring_open", c_void_p, c_void_p, c_uint64, c_int, POINTER(c_int))

@@ -161,14 +161,7 @@ def run_visibility(impl: str, size: Size) -> list[Measurement]:
                 proc.join()
     if status != "ok":
         raise RuntimeError(f"visibility reader ({impl}) failed: {payload}")
-    summary = stats.latency_summary(payload)
-    extra = {"percentiles": {k: v for k, v in summary.items() if k.startswith("p")}, **summary,
-             "cpus": [writer_cpu, reader_cpu], "gap_ns": _VIS_GAP_NS}
-    return [
-        Measurement("visibility_p50_ns", summary["p50"], extra=extra),
-        Measurement("visibility_p99_ns", summary["p99"], extra=extra),
-    ]
-
+    return stats.latency_measurements(payload, "visibility", cpus=[writer_cpu, reader_cpu], gap_ns=_VIS_GAP_NS)
 
 LAB = Lab(
     number=1,

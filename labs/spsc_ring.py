@@ -171,14 +171,7 @@ def run_rtt(impl: str, size: Size) -> list[Measurement]:
             child.result()
         finally:
             child.stop()
-    return _rtt_measurements(rtt)
-
-
-def _rtt_measurements(rtt_ns: np.ndarray) -> list[Measurement]:
-    summary = stats.latency_summary(rtt_ns)
-    extra = {"percentiles": {k: v for k, v in summary.items() if k.startswith("p")}, **summary}
-    return [Measurement("rtt_p50_ns", summary["p50"], extra=extra),
-            Measurement("rtt_p99_ns", summary["p99"], extra=extra)]
+    return stats.latency_measurements(rtt, "rtt")
 
 
 # ------------------------------------------------------------- peers
@@ -264,7 +257,7 @@ def run_peer(impl: str, size: Size) -> list[Measurement]:
         child.result()
     finally:
         child.stop()
-    return out + _rtt_measurements(rtt)
+    return out + stats.latency_measurements(rtt, "rtt")
 
 
 PEERS = ("peer:multiprocessing.Queue", "peer:multiprocessing.Pipe", "peer:faster-fifo")

@@ -38,3 +38,15 @@ def repeat_summary(values: list[float] | np.ndarray) -> dict:
         "p90": float(np.percentile(v, 90)),
         "repeats": int(v.size),
     }
+
+
+def latency_measurements(samples_ns, family: str, **extra) -> list:
+    """<family>_p50_ns and <family>_p99_ns Measurements of a latency sample,
+    each carrying the whole distribution (percentiles, min, max, mean, n) and
+    `extra`, for the report and the latency plot."""
+    from .lab import Measurement
+
+    summary = latency_summary(samples_ns)
+    detail = {"percentiles": {k: v for k, v in summary.items() if k.startswith("p")}, **summary, **extra}
+    return [Measurement(f"{family}_p50_ns", summary["p50"], extra=detail),
+            Measurement(f"{family}_p99_ns", summary["p99"], extra=detail)]

@@ -663,13 +663,10 @@ def test_seq_constant_matches_header():
 
 @pytest.mark.cimpl
 def test_geometry_rules_match_c():
-    import cimpl.spsc_ring as c_ring
+    from cimpl import _lib
 
-    lib = c_ring._lib_
-    check = lib["ll_ring_check_geometry"]  # [] makes a fresh function object: no shared argtypes touched
-    check.restype, check.argtypes = ctypes.c_int, [ctypes.c_uint64, ctypes.c_uint32]
-    nbytes = lib["ll_ring_bytes"]
-    nbytes.restype, nbytes.argtypes = ctypes.c_uint64, [ctypes.c_uint64, ctypes.c_uint32]
+    check = _lib.bind("spsc_ring", "ll_ring_check_geometry", ctypes.c_int, ctypes.c_uint64, ctypes.c_uint32)
+    nbytes = _lib.bind("spsc_ring", "ll_ring_bytes", ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint32)
     caps = [0, 1, 2, 3, 4, 6, 8, 1000, 1024, 2**20, 2**24 - 1, 2**24, 2**24 + 1, 2**25]
     slots = [0, 1, 4, 7, 8, 12, 16, 24, 64, 100, 4096, 65528, 65536, 65537, 65544]
     for cap in caps:
