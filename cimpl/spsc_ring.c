@@ -301,7 +301,12 @@ LL_EXPORT int ll_ring_peer_state(ll_ring *r)
  * and while waiting for space). */
 LL_EXPORT uint64_t ll_ring_heartbeat_age_ns(const ll_ring *r)
 {
-    return ll_now_ns() - atomic_load_explicit(&r->l->prod.heartbeat, memory_order_relaxed);
+    /* The heartbeat first, then the clock, and never below 0: a beat stored
+     * after our clock read is newer than "now", and the unsigned difference
+     * would wrap to ~584 years. */
+    uint64_t beat = atomic_load_explicit(&r->l->prod.heartbeat, memory_order_relaxed);
+    uint64_t now = ll_now_ns();
+    return now > beat ? now - beat : 0;
 }
 
 /* Spin (with pause) until the ring has space (producer) or a message

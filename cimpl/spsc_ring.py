@@ -148,6 +148,7 @@ def produce_seq(ring: Ring, start: int, n: int, batch: int = 1, timeout: float =
     """Push messages start..start+n-1 in C (pyimpl.spsc_ring.produce_seq's
     layout); returns the elapsed ns, timed inside C."""
     h = _check_stream(ring, "producer", batch)
+    _check_count(n)
     rc = _produce(h, start, n, batch, _ns(timeout))
     if rc < 0:
         raise ring._fail(rc, "producer waiting for space")
@@ -157,6 +158,7 @@ def produce_seq(ring: Ring, start: int, n: int, batch: int = 1, timeout: float =
 def consume_seq(ring: Ring, start: int, n: int, batch: int = 1, timeout: float = 5.0) -> tuple[int, int]:
     """Pop and check n messages in C; returns (elapsed ns, messages not as expected)."""
     h = _check_stream(ring, "consumer", batch)
+    _check_count(n)
     bad = c_uint64(0)
     rc = _consume(h, start, n, batch, _ns(timeout), ctypes.byref(bad))
     if rc < 0:

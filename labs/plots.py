@@ -88,6 +88,9 @@ def _grouped_panel(ax, recs: list[dict], title: str, metrics: tuple[str, ...]) -
     if len(positive) and positive.max() / positive.min() > 30:
         ax.set_yscale("log")
     unit = recs[0]["unit"]
+    targets = {(t["op"], t["value"]) for t in (r.get("target") for r in recs) if t}
+    for op, value in sorted(targets):
+        ax.axhline(value, color="#d62728", ls="--", lw=1.5, label=f"target {op} {_fmt(value, unit)}")
     for container in ax.containers:
         ax.bar_label(container, labels=[_fmt(v, unit) for v in container.datavalues], fontsize=7)
     ax.set_title(title)

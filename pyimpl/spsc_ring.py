@@ -402,6 +402,11 @@ _SEQ = struct.Struct("<QQ")
 _U64 = (1 << 64) - 1
 
 
+def _check_count(n: object) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 2**62:
+        raise ValueError(f"n must be an integer in 0..2**62 (messages), got {n!r}")
+
+
 def _check_stream(ring: Ring, role: str, batch: int) -> None:
     ring._check_role(role)
     if ring.slot_size < 16:
@@ -421,6 +426,7 @@ def produce_seq(ring: Ring, start: int, n: int, batch: int = 1, timeout: float =
     """Push messages start..start+n-1, `batch` at a time (1: push, more:
     push_many with NumPy); returns the elapsed ns."""
     _check_stream(ring, "producer", batch)
+    _check_count(n)
     pad = bytes(ring.slot_size - 16)
     t0 = time.perf_counter_ns()
     if batch == 1:
@@ -444,6 +450,7 @@ def consume_seq(ring: Ring, start: int, n: int, batch: int = 1, timeout: float =
     """Pop n messages expecting start..start+n-1, `batch` at a time; returns
     (elapsed ns, number of messages that were not the expected one)."""
     _check_stream(ring, "consumer", batch)
+    _check_count(n)
     bad = 0
     t0 = time.perf_counter_ns()
     if batch == 1:

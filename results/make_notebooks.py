@@ -145,8 +145,9 @@ NOTEBOOKS = {
         "that: one release store publishes hundreds of messages.\n"
         "- Pure Python pays the interpreter per message, about a microsecond; with NumPy batches it moves tens "
         "of millions of messages a second through the same bytes.\n"
-        "- The peers go through the kernel (a pipe) and pickle: an order of magnitude or more slower, with round "
-        "trips of tens of microseconds against the ring's hundreds of nanoseconds.",
+        "- The peers go through the kernel (a pipe, or a futex wake-up for faster-fifo) and, all but the Pipe, "
+        "pickle: an order of magnitude or more slower than the C ring, with round trips of tens of microseconds "
+        "or more against the C ring's hundreds of nanoseconds.",
     ),
 }
 
