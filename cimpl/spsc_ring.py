@@ -19,6 +19,7 @@ from pyimpl.spsc_ring import (
     MIN_SLOT,
     ROLES,
     RingAPI,
+    _check_count,
     check_geometry,
     ring_bytes,
 )
