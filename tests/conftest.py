@@ -9,6 +9,9 @@
   -k matches too.
 - `impl_pair`: (first, second) over all four combinations, for cross-language
   tests; ids like `cimpl-pyimpl`.
+- `lab_fixtures(module, one, pair)`: the same two fixtures for any lab's modules
+  (lab 1's `impl`/`impl_pair` are made with it; lab 2 binds `fs`/`fs_pair`,
+  lab 3 `ring_impl`/`ring_pair`).
 - `shm_name` / `new_shm_name`: unique segment names for this test, with their
   /dev/shm files removed afterwards whatever happened in the test.
 - A session check that this run left no /dev/shm/latencylab-t-<pid>-* behind.
@@ -28,16 +31,9 @@ PREFIX = "latencylab-"
 # Every name a test makes starts with this, so the session check finds ours only.
 RUN_TAG = f"t-{os.getpid()}-"
 
-IMPL_MODULES = {"c": "cimpl.shm_basics", "python": "pyimpl.shm_basics"}
 IMPL_IDS = {"c": "cimpl", "python": "pyimpl"}
-IMPL_PAIRS = [(a, b) for a in IMPL_MODULES for b in IMPL_MODULES]
 
 _counter = itertools.count()
-
-
-def load_impl(key: str):
-    """The lab-1 module of implementation `key` ("c" or "python")."""
-    return importlib.import_module(IMPL_MODULES[key])
 
 
 def shm_path(name: str) -> str:
@@ -48,17 +44,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cimpl: runs C code without the `impl` fixture (selected by -k cimpl)")
 
 
-@pytest.fixture(params=list(IMPL_MODULES), ids=[IMPL_IDS[k] for k in IMPL_MODULES])
-def impl(request: pytest.FixtureRequest):
-    """cimpl.shm_basics or pyimpl.shm_basics."""
-    return load_impl(request.param)
+def lab_fixtures(module: str, one: str, pair: str):
+    """Two fixtures for a lab's tests: `one`, the module under test once per
+    implementation (cimpl.<module>, pyimpl.<module>; ids cimpl / pyimpl), and
+    `pair`, (first, second) over all four combinations (ids like cimpl-pyimpl).
+    A test file binds them to module-level names so pytest finds them."""
+    modules = {key: f"{pkg}.{module}" for key, pkg in (("c", "cimpl"), ("python", "pyimpl"))}
+    pairs = [(a, b) for a in modules for b in modules]
+
+    @pytest.fixture(name=one, params=list(modules), ids=[IMPL_IDS[k] for k in modules])
+    def one_fixture(request: pytest.FixtureRequest):
+        return importlib.import_module(modules[request.param])
+
+    @pytest.fixture(name=pair, params=pairs, ids=[f"{IMPL_IDS[a]}-{IMPL_IDS[b]}" for a, b in pairs])
+    def pair_fixture(request: pytest.FixtureRequest):
+        a, b = request.param
+        return importlib.import_module(modules[a]), importlib.import_module(modules[b])
+
+    return one_fixture, pair_fixture
 
 
-@pytest.fixture(params=IMPL_PAIRS, ids=[f"{IMPL_IDS[a]}-{IMPL_IDS[b]}" for a, b in IMPL_PAIRS])
-def impl_pair(request: pytest.FixtureRequest):
-    """(first, second) implementation modules, all four combinations."""
-    a, b = request.param
-    return load_impl(a), load_impl(b)
+# lab 1: cimpl.shm_basics / pyimpl.shm_basics
+impl_fixture, impl_pair_fixture = lab_fixtures("shm_basics", "impl", "impl_pair")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import struct
 import threading
 
 import pytest
-from conftest import IMPL_IDS, SHM_DIR, shm_path
+from conftest import SHM_DIR, lab_fixtures, shm_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +33,6 @@ from labs.lab import Skip
 from pyimpl.errors import LayoutError
 
 FS_MODULES = {"c": "cimpl.false_sharing", "python": "pyimpl.false_sharing"}
-FS_PAIRS = [(a, b) for a in FS_MODULES for b in FS_MODULES]
 # increments per worker: a Python loop does ~50 ns each, a C loop ~1 ns
 N = {"c": 1_000_000, "python": 20_000}
 LAYOUTS = {"packed": 8, "padded64": 64, "padded128": 128}
@@ -60,17 +59,7 @@ def shm_of(mod):
     return mod.Counters._shm
 
 
-@pytest.fixture(params=list(FS_MODULES), ids=[IMPL_IDS[k] for k in FS_MODULES])
-def fs(request: pytest.FixtureRequest):
-    """cimpl.false_sharing or pyimpl.false_sharing."""
-    return load(request.param)
-
-
-@pytest.fixture(params=FS_PAIRS, ids=[f"{IMPL_IDS[a]}-{IMPL_IDS[b]}" for a, b in FS_PAIRS])
-def fs_pair(request: pytest.FixtureRequest):
-    """(creator, runner) implementation modules, all four combinations."""
-    a, b = request.param
-    return load(a), load(b)
+fs_fixture, fs_pair_fixture = lab_fixtures("false_sharing", "fs", "fs_pair")
 
 
 @pytest.fixture(autouse=True)

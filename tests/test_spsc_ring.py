@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import IMPL_IDS, PREFIX, shm_path
+from conftest import PREFIX, lab_fixtures, shm_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -45,7 +45,6 @@ import pyimpl.spsc_ring as py_ring
 from pyimpl.errors import LayoutError, PeerDiedError
 
 RING_MODULES = {"c": "cimpl.spsc_ring", "python": "pyimpl.spsc_ring"}
-RING_PAIRS = [(a, b) for a in RING_MODULES for b in RING_MODULES]
 SEQ_MUL = 0x9E3779B97F4A7C15
 MASK64 = (1 << 64) - 1
 
@@ -63,17 +62,7 @@ def key_of(mod) -> str:
     return "c" if mod.__name__.startswith("cimpl.") else "python"
 
 
-@pytest.fixture(params=list(RING_MODULES), ids=[IMPL_IDS[k] for k in RING_MODULES])
-def ring_impl(request: pytest.FixtureRequest):
-    """cimpl.spsc_ring or pyimpl.spsc_ring."""
-    return load(request.param)
-
-
-@pytest.fixture(params=RING_PAIRS, ids=[f"{IMPL_IDS[a]}-{IMPL_IDS[b]}" for a, b in RING_PAIRS])
-def ring_pair(request: pytest.FixtureRequest):
-    """(producer module, consumer module), all four combinations."""
-    a, b = request.param
-    return load(a), load(b)
+ring_impl_fixture, ring_pair_fixture = lab_fixtures("spsc_ring", "ring_impl", "ring_pair")
 
 
 class Pair:
