@@ -16,6 +16,7 @@ A new lab appears here without an edit.
 from __future__ import annotations
 
 import os
+import re
 
 from labs import registry
 from labs.lab import Lab, Skip, Workload
@@ -38,8 +39,13 @@ def _make_track(metric_id: str, unit: str):
         return self.values[metric_id]
 
     track.unit = unit
-    track.__name__ = f"track_{metric_id}"
+    track.__name__ = _track_name(metric_id)
     return track
+
+
+def _track_name(metric_id: str) -> str:
+    """track_<metric> as a Python identifier (lab 4's ids look like litmus:SB:relaxed)."""
+    return "track_" + re.sub(r"\W", "_", metric_id)
 
 
 def _make_suite(lab: Lab, workload: Workload) -> type:
@@ -65,7 +71,7 @@ def _make_suite(lab: Lab, workload: Workload) -> type:
         "setup": setup,
     }
     for metric_id in workload.metrics:
-        attrs[f"track_{metric_id}"] = _make_track(metric_id, lab.metric(metric_id).unit)
+        attrs[_track_name(metric_id)] = _make_track(metric_id, lab.metric(metric_id).unit)
     return type(f"{_camel(lab.id)}{_camel(workload.id)}", (), attrs)
 
 

@@ -62,3 +62,31 @@ def test_bad_op_arguments():
         mo.op_ns("mfence-please")
     with pytest.raises(ValueError, match="n must be"):
         mo.op_ns("plain_store", 0)
+
+
+def test_verdict_table_agrees_with_the_tests_and_the_runner():
+    """labs.memory_ordering.VERDICTS is the one table of verdicts: it covers every
+    test the C runner has, and the forbidden-on-x86 outcomes asserted above."""
+    from labs import memory_ordering as lab
+
+    assert set(lab.VERDICTS) == set(mo.TESTS)
+    for test, (outcome, _meaning, x86_ok, c11_ok) in lab.VERDICTS.items():
+        assert outcome in range(4)
+        if not x86_ok:
+            assert FORBIDDEN_X86[test] == outcome
+        assert not (x86_ok and not c11_ok), "C11 allows at least what x86-TSO allows for these tests"
+
+
+def test_litmus_workload_records(monkeypatch):
+    from labs import memory_ordering as lab
+
+    if len(USABLE) < 2:
+        pytest.skip("needs two usable CPUs")
+    monkeypatch.setitem(lab._N, "quick", 5_000)
+    out = lab.run_litmus("c", "quick")
+    assert {m.metric for m in out} == {f"litmus:{t}" for t in lab.VERDICTS}
+    for m in out:
+        assert m.extra["iterations"] == 5_000 and sum(m.extra["histogram"].values()) == 5_000
+        assert m.value == m.extra["histogram"][m.extra["outcome"]]
+    fences = lab.run_fences("c", "quick")
+    assert {m.variant for m in fences} == set(mo.OPS) and all(m.value > 0 for m in fences)
