@@ -10,13 +10,13 @@ instead (multiprocessing.shared_memory, mmap).
 from __future__ import annotations
 
 import mmap
-import multiprocessing as mp
 import os
 import struct
 import time
 
 from . import machine, stats
 from .lab import Lab, Measurement, Metric, Size, Skip, Workload, impl_module
+from .procs import Child, Pinned, report
 
 # ------------------------------------------------------------------ access
 # Operations per repeat: enough for the loop to dwarf the clock reads and the
@@ -108,21 +108,13 @@ _VIS_GAP_NS = 2_000  # pause between quotes: the reader is back spinning when th
 _VIS_TIMEOUT_S = 30.0  # covers the reader process's start (imports, the editable rebuild check)
 
 
-def _visibility_reader_main(impl: str, name: str, n: int, cpu: int, conn) -> None:
+def _visibility_reader_main(impl: str, name: str, n: int, cpu: int, ready, results) -> None:
     """Child process: pin, attach, read n quotes, send the latencies back."""
-    try:
-        os.sched_setaffinity(0, {cpu})
-        mod = impl_module("shm_basics", impl)
-        q = mod.SharedQuote.attach(name)
-        try:
-            lat = mod.visibility_reader(q, n, _VIS_TIMEOUT_S)
-        finally:
-            q.close()
-        conn.send(("ok", lat))
-    except BaseException as e:  # report, don't die silently: the parent would wait for nothing
-        conn.send(("error", f"{type(e).__name__}: {e}"))
-    finally:
-        conn.close()
+    os.sched_setaffinity(0, {cpu})
+    mod = impl_module("shm_basics", impl)
+    with mod.SharedQuote.attach(name) as q:
+        ready.set()
+        report(results, mod.visibility_reader, q, n, _VIS_TIMEOUT_S)
 
 
 def run_visibility(impl: str, size: Size) -> list[Measurement]:
@@ -135,33 +127,21 @@ def run_visibility(impl: str, size: Size) -> list[Measurement]:
     writer_cpu, reader_cpu = pair
     mod = impl_module("shm_basics", impl)
     n = _VIS_N[size]
-    ctx = mp.get_context("spawn")  # no fork: the parent may have threads (progress display)
-    recv, send = ctx.Pipe(duplex=False)
     with mod.SharedQuote.create(_scratch_name(f"vis-{impl}")) as q:
-        proc = ctx.Process(target=_visibility_reader_main, args=(impl, q.segment.name, n, reader_cpu, send), daemon=True)
-        proc.start()
-        send.close()
-        old = os.sched_getaffinity(0)
+        child = Child(_visibility_reader_main, impl, q.segment.name, n, reader_cpu, timeout=_VIS_TIMEOUT_S)
         try:
-            os.sched_setaffinity(0, {writer_cpu})
-            mod.visibility_writer(q, n, _VIS_GAP_NS, _VIS_TIMEOUT_S)
-            if not recv.poll(_VIS_TIMEOUT_S):
-                raise TimeoutError("visibility reader process sent no result")
-            status, payload = recv.recv()
+            with Pinned(writer_cpu):
+                mod.visibility_writer(q, n, _VIS_GAP_NS, _VIS_TIMEOUT_S)
+            latencies = child.result()
         except TimeoutError:
-            if recv.poll(0):  # the reader may have failed first: its reason is the better message
-                status, payload = recv.recv()
-                raise RuntimeError(f"visibility reader ({impl}) failed: {payload}") from None
+            reason = child.failure()  # the reader may have failed first: its reason is the better message
+            if reason:
+                raise RuntimeError(f"visibility reader ({impl}) failed: {reason}") from None
             raise
         finally:
-            os.sched_setaffinity(0, old)
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-    if status != "ok":
-        raise RuntimeError(f"visibility reader ({impl}) failed: {payload}")
-    return stats.latency_measurements(payload, "visibility", cpus=[writer_cpu, reader_cpu], gap_ns=_VIS_GAP_NS)
+            child.stop()
+    return stats.latency_measurements(latencies, "visibility", cpus=[writer_cpu, reader_cpu], gap_ns=_VIS_GAP_NS)
+
 
 LAB = Lab(
     number=1,

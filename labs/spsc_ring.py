@@ -20,11 +20,11 @@ import numpy as np
 
 from . import machine, stats
 from .lab import Lab, Measurement, Metric, Size, Skip, Workload, impl_module
+from .procs import TIMEOUT, Child, Pinned, report
 
 SLOT = 64  # a market-data message
 CAPACITY = 1024
 BATCH = 256
-TIMEOUT = 30.0  # covers a child's start (imports, the editable rebuild check)
 _N = {  # messages per run
     ("c", 1): {"quick": 2_000_000, "full": 10_000_000},
     ("c", BATCH): {"quick": 10_000_000, "full": 50_000_000},
@@ -47,53 +47,6 @@ def _name(tag: str) -> str:
     return f"bench-ring-{tag}-{os.getpid()}"
 
 
-class _Child:
-    """A pinned child process running `target(*args, ready, results)`: waits
-    for it to say it is ready, collects its one result, never hangs."""
-
-    def __init__(self, target, *args) -> None:
-        ctx = mp.get_context("spawn")  # no fork: the parent may have threads
-        self.ready, self.results = ctx.Event(), ctx.Queue()
-        self.proc = ctx.Process(target=target, args=(*args, self.ready, self.results), daemon=True)
-        self.proc.start()
-        if not self.ready.wait(TIMEOUT):
-            self.stop()
-            raise TimeoutError("benchmark child process did not start")
-
-    def result(self):
-        status, value = self.results.get(timeout=TIMEOUT)
-        if status != "ok":
-            raise RuntimeError(f"benchmark child failed: {value}")
-        return value
-
-    def stop(self) -> None:
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
-
-
-def _report(results, fn, *args) -> None:
-    try:
-        results.put(("ok", fn(*args)))
-    except BaseException as e:  # report, don't die silently
-        results.put(("error", f"{type(e).__name__}: {e}"))
-
-
-class _Pinned:
-    """Pin this thread to one CPU for a with block."""
-
-    def __init__(self, cpu: int) -> None:
-        self.cpu = cpu
-
-    def __enter__(self):
-        self.old = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {self.cpu})
-
-    def __exit__(self, *exc) -> None:
-        os.sched_setaffinity(0, self.old)
-
-
 # ------------------------------------------------------------ streams
 def _consumer_main(impl: str, name: str, n: int, batch: int, cached: bool, cpu: int, ready, results) -> None:
     os.sched_setaffinity(0, {cpu})
@@ -101,7 +54,7 @@ def _consumer_main(impl: str, name: str, n: int, batch: int, cached: bool, cpu: 
     with mod.Ring.attach(name, "consumer") as ring:
         ring.use_cached_index(cached)
         ready.set()
-        _report(results, mod.consume_seq, ring, 0, n, batch, TIMEOUT)
+        report(results, mod.consume_seq, ring, 0, n, batch, TIMEOUT)
 
 
 def _stream(producer: str, consumer: str, n: int, batch: int, cached: bool = True) -> float:
@@ -111,9 +64,9 @@ def _stream(producer: str, consumer: str, n: int, batch: int, cached: bool = Tru
     mod = impl_module("spsc_ring", producer)
     with mod.Ring.create(_name(f"{producer}-{consumer}-{batch}"), CAPACITY, SLOT, "producer") as ring:
         ring.use_cached_index(cached)
-        child = _Child(_consumer_main, consumer, ring.name, n, batch, cached, cpu_c)
+        child = Child(_consumer_main, consumer, ring.name, n, batch, cached, cpu_c)
         try:
-            with _Pinned(cpu_p):
+            with Pinned(cpu_p):
                 mod.produce_seq(ring, 0, n, batch, TIMEOUT)
             elapsed_ns, bad = child.result()
         finally:
@@ -153,7 +106,7 @@ def _echo_main(impl: str, ping: str, pong: str, n: int, cpu: int, ready, results
     mod = impl_module("spsc_ring", impl)
     with mod.Ring.attach(ping, "consumer") as rin, mod.Ring.attach(pong, "producer") as rout:
         ready.set()
-        _report(results, mod.echo, rin, rout, n, TIMEOUT)
+        report(results, mod.echo, rin, rout, n, TIMEOUT)
 
 
 def run_rtt(impl: str, size: Size) -> list[Measurement]:
@@ -164,9 +117,9 @@ def run_rtt(impl: str, size: Size) -> list[Measurement]:
     n = _RTT_N[impl][size]
     with mod.Ring.create(_name(f"ping-{impl}"), CAPACITY, SLOT, "producer") as ping, \
             mod.Ring.create(_name(f"pong-{impl}"), CAPACITY, SLOT, "consumer") as pong:
-        child = _Child(_echo_main, impl, ping.name, pong.name, n, cpu_c)
+        child = Child(_echo_main, impl, ping.name, pong.name, n, cpu_c)
         try:
-            with _Pinned(cpu_p):
+            with Pinned(cpu_p):
                 rtt = mod.pingpong(ping, pong, n, TIMEOUT)
             child.result()
         finally:
@@ -211,7 +164,7 @@ def _peer_consumer_main(impl: str, chan, n: int, cpu: int, ready, results) -> No
             recv(chan)
         return time.perf_counter_ns() - t0
 
-    _report(results, drain)
+    report(results, drain)
 
 
 def _peer_echo_main(impl: str, chans, n: int, cpu: int, ready, results) -> None:
@@ -225,7 +178,7 @@ def _peer_echo_main(impl: str, chans, n: int, cpu: int, ready, results) -> None:
             send(pong, recv(ping))
         return n
 
-    _report(results, echo)
+    report(results, echo)
 
 
 def run_peer(impl: str, size: Size) -> list[Measurement]:
@@ -234,9 +187,9 @@ def run_peer(impl: str, size: Size) -> list[Measurement]:
     cpu_p, cpu_c = _cpus()
     n = _PEER_N[size]
     chan, _ = make()
-    child = _Child(_peer_consumer_main, impl, chan, n, cpu_c)
+    child = Child(_peer_consumer_main, impl, chan, n, cpu_c)
     try:
-        with _Pinned(cpu_p):
+        with Pinned(cpu_p):
             for _ in range(n):
                 send(chan, _MSG)
         elapsed_ns = child.result()
@@ -245,10 +198,10 @@ def run_peer(impl: str, size: Size) -> list[Measurement]:
     out = [Measurement("throughput", n / (elapsed_ns / 1e9), extra={"n": n, "slot_size": SLOT})]
     m = _PEER_RTT_N[size]
     ping, pong = make()
-    child = _Child(_peer_echo_main, impl, (ping, pong), m, cpu_c)
+    child = Child(_peer_echo_main, impl, (ping, pong), m, cpu_c)
     try:
         rtt = np.empty(m, dtype=np.int64)
-        with _Pinned(cpu_p):
+        with Pinned(cpu_p):
             for i in range(m):
                 t0 = time.perf_counter_ns()
                 send(ping, _MSG)
