@@ -61,7 +61,7 @@ sanitize: setup
 	LATENCYLAB_LIBDIR=$(CURDIR)/build-asan LD_PRELOAD="$(SAN_PRELOAD)" ASAN_OPTIONS=detect_leaks=0 \
 	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    $(BIN)/python -m pytest -p no:cacheprovider -q -k "cimpl and not notebook" tests
-	# 2. TSan: the cross-thread C tests (seqlock writer/reader threads, c2c ping-pong)
+	# 2. TSan: the cross-thread C tests (seqlock writer/reader threads, c2c ping-pong, ring streams, litmus threads)
 	$(BIN)/meson setup --reconfigure build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug >/dev/null
 	TSAN_OPTIONS=halt_on_error=1 $(BIN)/meson test -C build-tsan --print-errorlogs
 

@@ -30,7 +30,20 @@ enum {
  * (x - 1, y - 1).  Returns LL_OK or an error. */
 int ll_litmus_run(int test, int64_t n, int cpu0, int cpu1, int64_t *hist);
 
-/* n operations of `kind` in a loop, one thread; elapsed ns. */
+/* n operations of `kind` in a loop, one thread; elapsed ns (or an error). */
 int64_t ll_fence_cost(int kind, int64_t n);
+
+/* The same loop on two threads (cpu0, cpu1; -1: unpinned) sharing one
+ * cell, started together; the slower thread's elapsed ns (or an error). */
+int64_t ll_fence_cost_contended(int kind, int64_t n, int cpu0, int cpu1);
+
+/* The compiler-hoisting demo: wait in a loop for a flag another thread sets
+ * after delay_ns, as a plain int (atomic = 0) or an atomic (1).  Returns the
+ * ns from the store to the waiter seeing it; *early = 1 if the wait returned
+ * before the store.  The plain wait may never return: call it in a process
+ * that a watchdog can kill. */
+int64_t ll_flag_wait(int atomic, int64_t delay_ns, int *early);
+void ll_wait_plain(const int *flag);
+void ll_wait_atomic(const _Atomic int *flag);
 
 #endif

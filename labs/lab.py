@@ -37,6 +37,9 @@ class Metric:
     # a figure the lab is about though no seed target judges it (false sharing's
     # slowdown, the visibility latency): listed in the README beside the targets
     outcome: bool = False
+    # draw this metric's variants along the x axis, the part of a variant
+    # after "/" as the bar colour ("fetch_add" and "fetch_add/contended")
+    variant_axis: bool = False
 
 
 @dataclass(frozen=True)

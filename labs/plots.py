@@ -74,6 +74,73 @@ def _groups(lab_id: str) -> tuple:
         return ()
 
 
+def _variant_axis_metrics(lab_id: str) -> set[str]:
+    from . import registry
+
+    try:
+        return {m.id for m in registry.get(lab_id).metrics if m.variant_axis}
+    except KeyError:
+        return set()
+
+
+def _variant_panel(ax, recs: list[dict], metric: str) -> None:
+    """One metric whose variants are the x axis: "op" and "op/contended" side
+    by side, the part after "/" as the bar colour."""
+    rows = []
+    for r in recs:
+        base, _, kind = (r.get("variant") or "").partition("/")
+        rows.append({"x": base, "kind": f"{r['impl']} ({kind})" if kind else r["impl"], "value": r["value"]})
+    df = pd.DataFrame(rows)
+    sns.barplot(data=df, x="x", y="value", hue="kind", order=list(dict.fromkeys(df.x)), palette="Paired", ax=ax)
+    unit = recs[0]["unit"]
+    positive = df.value[df.value > 0]
+    if len(positive) and positive.max() / positive.min() > 30:
+        ax.set_yscale("log")
+    for container in ax.containers:
+        ax.bar_label(container, labels=[_fmt(v, unit) for v in container.datavalues], fontsize=7)
+    ax.set_title(metric)
+    ax.set_xlabel("")
+    ax.set_ylabel(unit)
+    ax.tick_params(axis="x", labelsize=8, rotation=20)
+    ax.legend(fontsize=8, title=None)
+
+
+def _litmus_panel(ax, recs: list[dict]) -> None:
+    """Litmus records (those carrying a `histogram`): how often each test's
+    interesting outcome was seen, as a rate per iteration on a log axis, by
+    implementation; a test whose outcome x86-TSO forbids is marked, and a zero
+    is written in (a log axis cannot draw it)."""
+    rows = [{"test": r["metric"].removeprefix("litmus:"), "impl": r["impl"],
+             "rate": r["value"] / r["iterations"], "seen": r["value"], "n": r["iterations"],
+             "forbidden": not r.get("allowed_x86tso", True)} for r in recs]
+    df = pd.DataFrame(rows)
+    tests = list(dict.fromkeys(df.test))
+    impls = _order(list(dict.fromkeys(df.impl)))
+    floor = 0.3 / df.n.max()  # where a zero is drawn: below one observation in the largest run
+    sns.barplot(data=df.assign(shown=df.rate.where(df.rate > 0, floor)), x="test", y="shown", hue="impl",
+                order=tests, hue_order=impls, palette={i: _color(i) for i in impls}, ax=ax)
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 2, 1.5)
+    for container, impl in zip(ax.containers, impls):
+        sub = df[df.impl == impl].set_index("test")
+        for patch in container.patches:
+            if patch is None:
+                continue
+            test = tests[round(patch.get_x() + patch.get_width() / 2)]  # bars sit around x = 0, 1, ...
+            if test not in sub.index:  # this impl does not run this test
+                continue
+            row = sub.loc[test]
+            label = f"0 in {row.n:.0e}" if row.seen == 0 else f"{row.rate:.1e}"
+            ax.annotate(label, (patch.get_x() + patch.get_width() / 2, patch.get_height()), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom", rotation=90, fontsize=7)
+    ax.set_xticks(range(len(tests)), [t.replace(":", "\n") + ("\n(x86: forbidden)" if df[df.test == t].forbidden.any()
+                                                                else "") for t in tests], fontsize=8)
+    ax.set_title("litmus tests: interesting outcome per iteration")
+    ax.set_xlabel("")
+    ax.set_ylabel("observed / iterations")
+    ax.legend(fontsize=8, title=None)
+
+
 def _grouped_panel(ax, recs: list[dict], title: str, metrics: tuple[str, ...]) -> None:
     """One panel for several metrics of one unit (e.g. ns/op per layout):
     x = metric, one bar colour per implementation/variant."""
@@ -102,21 +169,37 @@ def _grouped_panel(ax, recs: list[dict], title: str, metrics: tuple[str, ...]) -
 def lab_figure(results: dict, lab_id: str, title: str | None = None):
     """Bars per implementation, one panel per metric (metrics the lab groups in
     `plot_groups` share one panel); None if the lab has no records."""
-    recs = [r for r in results["records"] if r["lab"] == lab_id]
+    # a yes/no outcome ("bool") is a table row, not a bar
+    recs = [r for r in results["records"] if r["lab"] == lab_id and r["unit"] != "bool"]
     if not recs:
         return None
+    all_recs = recs
+    litmus = [r for r in recs if "histogram" in r]
+    recs = [r for r in recs if "histogram" not in r]
+    by_variant = _variant_axis_metrics(lab_id)
+    variant_panels = list(dict.fromkeys(r["metric"] for r in recs if r["metric"] in by_variant))
+    recs = [r for r in recs if r["metric"] not in by_variant]
     df = pd.DataFrame({"metric": [r["metric"] for r in recs], "label": [_label(r) for r in recs],
                        "value": [r["value"] for r in recs]})
     present = list(dict.fromkeys(r["metric"] for r in recs))
     groups = [(t, ms) for t, ms in _groups(lab_id) if set(ms) & set(present)]
     grouped = {m for _, ms in groups for m in ms}
     metrics = [m for m in present if m not in grouped]
-    widths = [0.8 * len(ms) + 0.4 for _, ms in groups] + [1.0] * len(metrics)
+    n_variants = {m: len({(r.get("variant") or "").partition("/")[0] for r in all_recs if r["metric"] == m})
+                  for m in variant_panels}
+    widths = ([0.22 * len({r["metric"] for r in litmus}) + 0.3] if litmus else []) \
+        + [0.2 * n_variants[m] + 0.3 for m in variant_panels] \
+        + [0.8 * len(ms) + 0.4 for _, ms in groups] + [1.0] * len(metrics)
     fig, axes = plt.subplots(1, len(widths), figsize=(4.8 * sum(widths), 4.6), squeeze=False,
                              gridspec_kw={"width_ratios": widths})
-    for ax, (group_title, ms) in zip(axes[0], groups):
-        _grouped_panel(ax, [r for r in recs if r["metric"] in ms], group_title, ms)
-    for ax, metric in zip(axes[0][len(groups):], metrics):
+    panels = iter(axes[0])
+    if litmus:
+        _litmus_panel(next(panels), litmus)
+    for metric in variant_panels:
+        _variant_panel(next(panels), [r for r in all_recs if r["metric"] == metric], metric)
+    for group_title, ms in groups:
+        _grouped_panel(next(panels), [r for r in recs if r["metric"] in ms], group_title, ms)
+    for ax, metric in zip(panels, metrics):
         sub = df[df.metric == metric]
         mrecs = [r for r in recs if r["metric"] == metric]
         order = _order(sub.label.tolist())

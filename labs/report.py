@@ -15,6 +15,8 @@ from .machine import FLOOR_LABELS
 def fmt_value(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
+    if unit == "bool":
+        return "yes" if value else "no"
     if unit == "ns" and value >= 10_000:
         return f"{value / 1000:,.1f} µs"
     if unit.endswith("/s") and value >= 1e6:

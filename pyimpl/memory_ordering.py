@@ -1,5 +1,5 @@
-"""Lab 4, pure Python (work in progress): the SB and MP litmus tests between
-two pinned processes over a lab-1 segment.
+"""Lab 4, pure Python: the SB and MP litmus tests between two pinned processes
+over a lab-1 segment, and the hoisting demo's flag loop.
 
 The same call as cimpl.memory_ordering.litmus, for the tests Python can
 express: Python has no memory orders, so its plain loads and stores are the
@@ -95,3 +95,37 @@ def litmus(test: str, n: int, cpus: tuple[int, int] | None) -> np.ndarray:
         raise RuntimeError(f"litmus {test}: the second process failed: {r1}")
     index = r1 if test == "MP:relaxed" else r0 * 2 + r1
     return np.bincount(index, minlength=4).astype(np.int64)
+
+
+def flag_wait(kind: str = "plain", delay_s: float = 0.01) -> tuple[int, bool]:
+    """The hoisting demo's Python side, the same call as cimpl.memory_ordering.
+    flag_wait: wait in a loop on a flag that a second thread sets after
+    delay_s; (ns from the store until the waiter saw it, True if the wait
+    returned before the store).
+
+    Python has only the "plain" flag, and it can never be hoisted: the
+    interpreter executes the load of `flag[0]` on every iteration, and the
+    waiting thread gives up the GIL every switch interval (5 ms) so the
+    setter can run."""
+    import threading
+    import time
+
+    if kind != "plain":
+        raise ValueError(f"unknown flag kind {kind!r} for pure Python: expected 'plain' (Python has no atomics)")
+    if not 0 <= delay_s <= 10:
+        raise ValueError(f"delay_s must be in 0..10 s, got {delay_s!r}")
+    flag = [0]
+    set_at = [0]
+
+    def setter() -> None:
+        time.sleep(delay_s)
+        set_at[0] = time.perf_counter_ns()
+        flag[0] = 1
+
+    th = threading.Thread(target=setter)
+    th.start()
+    while not flag[0]:
+        pass
+    seen = time.perf_counter_ns()
+    th.join()
+    return seen - set_at[0], False

@@ -1,4 +1,4 @@
-"""Lab 4 (work in progress), pure Python: SB and MP between two pinned processes."""
+"""Lab 4, pure Python: SB and MP between two pinned processes; the flag loop."""
 
 from __future__ import annotations
 
@@ -40,3 +40,24 @@ def test_pyimpl_leaves_no_segment():
     before = set(os.listdir("/dev/shm"))
     pmo.litmus("SB:relaxed", 100, CPUS)
     assert set(os.listdir("/dev/shm")) == before
+
+
+def test_pyimpl_flag_wait_terminates():
+    """Python cannot hoist the load: the plain flag loop always sees the store."""
+    ns, early = pmo.flag_wait("plain", 0.005)
+    assert not early and ns >= 0
+
+
+def test_pyimpl_flag_wait_bad_arguments():
+    with pytest.raises(ValueError, match="Python has no atomics"):
+        pmo.flag_wait("atomic")
+    with pytest.raises(ValueError, match="delay_s"):
+        pmo.flag_wait("plain", 11)
+
+
+@pytest.mark.slow
+def test_pyimpl_hoisting_workload_reports_termination():
+    from labs import memory_ordering as lab
+
+    (m,) = lab.run_hoisting("python", "quick")
+    assert m.metric == "flag_loop_hung" and m.value == 0.0 and m.extra["outcome"] == "terminated"
