@@ -40,13 +40,14 @@ def repeat_summary(values: list[float] | np.ndarray) -> dict:
     }
 
 
-def latency_measurements(samples_ns, family: str, **extra) -> list:
-    """<family>_p50_ns and <family>_p99_ns Measurements of a latency sample,
-    each carrying the whole distribution (percentiles, min, max, mean, n) and
-    `extra`, for the report and the latency plot."""
+def latency_measurements(samples_ns, family: str, ids: tuple[str, str] | None = None, **extra) -> list:
+    """<family>_p50_ns and <family>_p99_ns Measurements of a latency sample
+    (or the two metric ids given), each carrying the whole distribution
+    (percentiles, min, max, mean, n) and `extra`, for the report and the
+    latency plot."""
     from .lab import Measurement
 
     summary = latency_summary(samples_ns)
     detail = {"percentiles": {k: v for k, v in summary.items() if k.startswith("p")}, **summary, **extra}
-    return [Measurement(f"{family}_p50_ns", summary["p50"], extra=detail),
-            Measurement(f"{family}_p99_ns", summary["p99"], extra=detail)]
+    p50, p99 = ids or (f"{family}_p50_ns", f"{family}_p99_ns")
+    return [Measurement(p50, summary["p50"], extra=detail), Measurement(p99, summary["p99"], extra=detail)]

@@ -71,3 +71,42 @@ def peer_died(what: str) -> PeerDiedError:
 
 def ring_closed(what: str) -> EOFError:
     return EOFError(f"{what}: the producer closed the ring and every message has been read")
+
+
+# ------------------------------------------------------------ lab 5: the book
+class BookError(ValueError):
+    """A message the order book cannot apply (an unknown order, a duplicate,
+    more shares than remain...).  The book is unchanged."""
+
+
+class CapacityError(BookError):
+    """A fixed capacity of the C book (its order pool, its id map, its
+    instruments) is exhausted.  The book is unchanged."""
+
+
+def unknown_order(ref: int) -> BookError:
+    return BookError(f"unknown order ref {ref}")
+
+
+def duplicate_order(ref: int) -> BookError:
+    return BookError(f"duplicate order ref {ref}: already resting")
+
+
+def overfill(ref: int, shares: int, left: int) -> BookError:
+    return BookError(f"{shares} shares exceed the {left} left on order {ref}")
+
+
+def zero_shares(ref: int) -> BookError:
+    return BookError(f"zero shares on order {ref}")
+
+
+def bad_side(side: object) -> BookError:
+    return BookError(f"bad side {side!r}: must be 'B' or 'S'")
+
+
+def book_full(what: str, capacity: int) -> CapacityError:
+    return CapacityError(f"{what} full (capacity {capacity})")
+
+
+def bad_locate(locate: object) -> BookError:
+    return BookError(f"stock locate {locate} out of range 1..65535")
