@@ -14,7 +14,7 @@ import functools
 import os
 from importlib.resources import as_file, files
 
-from pyimpl import errors
+from pyimpl import errors, itch
 
 # C error codes (cimpl/common.h) -> a function building the exception.  The
 # argument is the name of the thing the call was about (usually a segment).
@@ -31,6 +31,18 @@ LL_ENORES = -1010
 LL_EBUSY = -1011
 LL_EPEERDEAD = -1012
 LL_ECLOSED = -1013
+LL_ENOORDER = -1014
+LL_EDUPORDER = -1015
+LL_EZEROSHARES = -1016
+LL_EOVERFILL = -1017
+LL_EBADSIDE = -1018
+LL_EBADLOCATE = -1019
+LL_EBOOKFULL = -1020
+LL_ETRUNCATED = -1021
+LL_EBADFRAME = -1022
+LL_EUNKNOWNMSG = -1023
+LL_EBADMODEL = -1024
+LL_ENONFINITE = -1025
 
 ERRORS = {
     LL_EBADNAME: errors.bad_name,
@@ -46,7 +58,28 @@ ERRORS = {
     LL_EBUSY: errors.role_taken,
     LL_EPEERDEAD: errors.peer_died,
     LL_ECLOSED: errors.ring_closed,
+    # lab 5: `what` is the order ref (the side, the locate) the update was about;
+    # cimpl/order_book.py builds the exact message from C's ll_book_err instead
+    LL_ENOORDER: errors.unknown_order,
+    LL_EDUPORDER: errors.duplicate_order,
+    LL_EZEROSHARES: errors.zero_shares,
+    LL_EOVERFILL: lambda what: errors.BookError(f"more shares than order {what} has left"),
+    LL_EBADSIDE: errors.bad_side,
+    LL_EBADLOCATE: errors.bad_locate,
+    LL_EBOOKFULL: lambda what: errors.CapacityError(f"{what}: the book is full"),
+    LL_ETRUNCATED: lambda what: itch.ItchError(f"{what}: truncated"),
+    LL_EBADFRAME: lambda what: itch.ItchError(f"{what}: length disagrees with the message type's size"),
+    LL_EUNKNOWNMSG: lambda what: itch.ItchError(f"{what}: unknown message type"),
+    # lab 6: cimpl/ml_inference.py words them as pyimpl.ml_inference does (the row and column of a NaN)
+    LL_EBADMODEL: lambda what: _model_error(f"{what}: model arrays that do not fit, hold NaN/inf, or scale <= 0"),
+    LL_ENONFINITE: lambda what: ValueError(f"{what}: input has NaN or inf: features must be finite"),
 }
+
+
+def _model_error(message: str) -> Exception:
+    from pyimpl.ml_inference import ModelError  # imported here: pyimpl.ml_inference loads NumPy
+
+    return ModelError(message)
 
 
 @functools.cache

@@ -37,6 +37,21 @@ enum {
     LL_EBUSY = -1011,       /* the role (producer, consumer) is held by a live process */
     LL_EPEERDEAD = -1012,   /* the other side's process is gone */
     LL_ECLOSED = -1013,     /* the producer closed the ring and it is drained */
+    /* lab 5, the order book (cimpl/order_book.c): a rejected update leaves the book unchanged */
+    LL_ENOORDER = -1014,    /* no resting order has that ref */
+    LL_EDUPORDER = -1015,   /* an order with that ref is already resting */
+    LL_EZEROSHARES = -1016, /* zero shares (an add, an execution, a cancel, a replace) */
+    LL_EOVERFILL = -1017,   /* more shares executed or cancelled than the order has left */
+    LL_EBADSIDE = -1018,    /* a side that is neither 'B' nor 'S' */
+    LL_EBADLOCATE = -1019,  /* stock locate 0 */
+    LL_EBOOKFULL = -1020,   /* the order pool or the instrument table is full */
+    /* lab 5, ITCH bytes (cimpl/itch.h) */
+    LL_ETRUNCATED = -1021,  /* a frame or a message cut short */
+    LL_EBADFRAME = -1022,   /* a frame or message whose length is not its type's size */
+    LL_EUNKNOWNMSG = -1023, /* a message type the decoder does not know */
+    /* lab 6, ML inference (cimpl/ml_inference.c) */
+    LL_EBADMODEL = -1024,   /* model arrays that do not fit, hold NaN/inf, or a scale <= 0 */
+    LL_ENONFINITE = -1025,  /* an input feature is NaN or inf (the call says which row/column) */
 };
 
 /* CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads too, so a

@@ -1,8 +1,11 @@
 """The `latencylab` command (also `python -m labs`).
 
   latencylab list                       the labs in order, with their guides
-  latencylab run [LAB ...] [--quick] [--out DIR]
+  latencylab run [LAB ...] [--quick] [--out DIR] [--itch FILE]
                                         run labs, print one table, write results.json + plots
+  latencylab replay FILE [--depth N] [--json OUT] [--lenient]
+                                        an ITCH 5.0 file through the C and the Python book
+  latencylab train [--out DIR]          lab 6: train the models on the simulated market, write .npz
   latencylab machine                    the machine and its floors
   latencylab clean [--all]              remove shared-memory segments we left behind
 """
@@ -47,11 +50,14 @@ def _select(names: list[str]) -> list:
     return [lab for lab in labs if lab.available]
 
 
-def default_out_dir(size: str) -> Path:
+def default_out_dir(size: str, itch: bool = False) -> Path:
     """results/<machine-id>/ for a full run; a quick run goes one level down,
     into quick/ (ignored by git), so `make bench` never overwrites the
-    committed full results that the README and the notebooks show."""
+    committed full results that the README and the notebooks show; so does a
+    run on an ITCH file of your own (itch/, ignored too)."""
     base = Path("results") / machine.machine_id()
+    if itch:
+        return base / "itch"
     return base if size == "full" else base / "quick"
 
 
@@ -62,7 +68,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]{e.args[0]}[/]")
         return 2
     size = "quick" if args.quick else "full"
-    out_dir = Path(args.out) if args.out else default_out_dir(size)
+    if args.itch:
+        from . import order_book
+
+        if [lab.id for lab in labs] != ["order-book"]:
+            console.print("[red]--itch FILE feeds the order-book lab: run it alone (`latencylab run order-book --itch FILE`)[/]")
+            return 2
+        try:
+            order_book.use_itch_file(args.itch)
+        except FileNotFoundError as e:
+            console.print(f"[red]{e}[/]")
+            return 2
+    out_dir = Path(args.out) if args.out else default_out_dir(size, bool(args.itch))
     n_tasks = 1 + len(runner.tasks(labs))
     before = set(cleanup.leftover_segments())
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -80,6 +97,71 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if left:
         console.print(f"[red]this run left segments in /dev/shm: {left}[/] (a bug; `latencylab clean` removes them)")
     return 1 if res.errors else 0
+
+
+def cmd_replay(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from . import order_book
+
+    path = Path(args.file)
+    if not path.is_file():
+        console.print(f"[red]ITCH file {path} not found[/]")
+        return 2
+    if args.depth < 1:
+        console.print("[red]--depth must be at least 1[/]")
+        return 2
+    from pyimpl import errors, itch
+
+    with console.status(f"replaying {path.name} through the C and the Python book"):
+        try:
+            got = order_book.replay(path.read_bytes(), args.depth, args.lenient)
+        except (itch.ItchError, errors.BookError) as e:
+            console.print(f"[red]{path}: {type(e).__name__}: {e}[/] (--lenient counts and skips what the book rejects)")
+            return 1
+        except order_book.BooksDisagree as e:
+            console.print(f"[red]{e}[/]")
+            return 1
+    c = got["counts"]
+    console.print(f"{c['messages']:,} messages: {c['book']:,} book updates, {c['other']:,} other known, "
+                  f"{sum(c['skipped'].values()):,} of other types skipped {dict(sorted(c['skipped'].items()))}, "
+                  f"{c['rejected']:,} rejected, {'truncated at the end' if c['truncated'] else 'complete'}; "
+                  f"{got['orders']:,} orders resting. C {got['seconds']['c']:.3f} s, "
+                  f"Python {got['seconds']['python']:.3f} s; the two books agree.")
+    t = Table(title=f"top of book at the end of {path.name}")
+    for col in ("symbol", "bid shares", "bid", "ask", "ask shares", "levels (bid/ask)"):
+        t.add_column(col, justify="right" if col != "symbol" else "left")
+    for sym, side in got["snapshot"].items():
+        bid = side["bids"][0] if side["bids"] else ["-", "", ""]
+        ask = side["asks"][0] if side["asks"] else ["-", "", ""]
+        t.add_row(sym, str(bid[1]), bid[0], ask[0], str(ask[1]), f"{len(side['bids'])}/{len(side['asks'])}")
+    console.print(t)
+    if args.json:
+        Path(args.json).write_text(json.dumps(got, indent=1) + "\n")
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
+    from . import ml_inference
+
+    out = Path(args.out) if args.out else ml_inference.MODELS_DIR
+    with console.status("training") as status:
+        got = ml_inference.train(out, progress=lambda msg: status.update(msg))
+    r = got["report"]
+    t = Table(title=f"out of sample: {r['test']['rows']:,} updates of another stream (seed {r['test']['seed']}), "
+                    f"horizon {r['horizon']} updates")
+    for col in ("model", "accuracy", "AUC"):
+        t.add_column(col)
+    b = r["baselines"]
+    t.add_row("always the majority class", f"{b['majority_accuracy']:.3f}", "0.500")
+    t.add_row("momentum (sign of mid_return)", f"{b['momentum_accuracy']:.3f}", f"{b['momentum_auc']:.3f}")
+    for kind, m in r["models"].items():
+        t.add_row(kind, f"{m['accuracy']:.3f}", f"{m['auc']:.3f}")
+    console.print(t)
+    console.print(f"trained on {r['train']['rows']:,} updates (seed {r['train']['seed']}) in {r['seconds']:.0f} s; "
+                  f"wrote {', '.join(str(out / f) for f in ml_inference.MODEL_FILES.values())} and report.json")
+    return 0
 
 
 def cmd_machine(args: argparse.Namespace, console: Console) -> int:
@@ -113,13 +195,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes: the whole course in a few minutes on 2 cores")
     p.add_argument("--out", metavar="DIR",
                    help="where to write results.json and plots (default results/<machine-id>/, quick runs in its quick/)")
+    p.add_argument("--itch", metavar="FILE",
+                   help="order-book: apply this ITCH 5.0 file (2-byte length framing) instead of the simulated feed")
+    p = sub.add_parser("replay", help="apply an ITCH 5.0 file with the C and the Python book; final top-N snapshot")
+    p.add_argument("file", metavar="FILE", help="ITCH 5.0, each message preceded by its 2-byte big-endian length")
+    p.add_argument("--depth", type=int, default=10, help="levels per side in the snapshot (default 10)")
+    p.add_argument("--json", metavar="OUT", help="write the snapshot (keyed by stock symbol) and counts as JSON")
+    p.add_argument("--lenient", action="store_true",
+                   help="count and skip messages the book rejects, and a truncated end, instead of failing")
+    p = sub.add_parser("train", help="lab 6: train the models on the simulated market; write .npz files")
+    p.add_argument("--out", metavar="DIR", help="where to write the models (default: labs/models, the committed ones)")
     p = sub.add_parser("machine", help="the machine and its floors")
     p.add_argument("--full", action="store_true", help="longer floor measurements")
     p = sub.add_parser("clean", help="remove shared-memory segments this project left behind")
     p.add_argument("--all", action="store_true", help="also remove segments whose creator process is still running")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 132)  # logs: wide enough for the table
-    handler = {"list": cmd_list, "run": cmd_run, "machine": cmd_machine, "clean": cmd_clean}[args.command]
+    handler = {"list": cmd_list, "run": cmd_run, "replay": cmd_replay, "train": cmd_train,
+               "machine": cmd_machine, "clean": cmd_clean}[args.command]
     return handler(args, console)
 
 

@@ -9,6 +9,7 @@ saves these as PNG; the results notebooks call the same functions.
 from __future__ import annotations
 
 import math
+import textwrap
 
 # No backend is forced: matplotlib picks Agg in a script without a display,
 # and a notebook keeps its inline backend (forcing Agg would hide the plots).
@@ -25,8 +26,11 @@ def _label(rec: dict) -> str:
     impl = rec["impl"]
     if impl.startswith("peer:"):  # peer:multiprocessing.shared_memory -> three short lines
         impl = "peer:\n" + impl[5:].replace(".", ".\n")
-    variant = (rec.get("variant") or "").replace("/", "/\n")  # atomic/python-threads -> two lines
-    return impl + (f"\n({variant})" if variant else "")
+    variant = rec.get("variant") or ""
+    # long variants wrap (at "/" and "-") so neighbouring labels do not overlap
+    if not variant:
+        return impl
+    return impl + "\n" + "\n".join(textwrap.wrap(f"({variant})".replace("/", "/ "), 16)).replace("/ ", "/")
 
 
 def _order(labels: list[str]) -> list[str]:

@@ -27,8 +27,7 @@ def all_labs() -> list[Lab]:
         _load("false_sharing"),
         _load("spsc_ring"),
         _load("memory_ordering"),
-        planned(5, "order-book", "A limit order book",
-                "an ITCH 5.0 feed simulator driving an order book with a memory pool"),
+        _load("order_book"),
         planned(6, "ml-inference", "ML inference",
                 "order-book features and a small model in C and NumPy, against scikit-learn and onnxruntime"),
     ]

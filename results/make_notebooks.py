@@ -204,6 +204,36 @@ for m, res in runs.items():
                 print("    " + line)'''),
         ),
     ),
+    "order-book": lab_notebook(
+        "order-book",
+        "# Lab 5 - the order book: the results\n\n"
+        "A deterministic feed simulator writes NASDAQ TotalView-ITCH 5.0 messages for 8 symbols (adds, "
+        "cancels, deletes, executions, replaces); an order-by-order book decodes and applies them. The guide "
+        "is [labs/05-order-book/README.md](../labs/05-order-book/README.md).\n\n"
+        "- `throughput`: ITCH messages decoded and applied per second, the whole stream through a fresh book. "
+        "`c`: the C book over the whole buffer, inside C; `python`: the pure-Python book; "
+        "`c (ctypes-per-message)`: Python calling the C book once per message; `c (ctypes-per-batch)`: once per "
+        "1024 messages; `peer:order-book`: the `order-book` package (an L2 book, a C extension) fed the same "
+        "stream as level updates, prepared beforehand (no decoding).\n"
+        "- `update_ns_p50`, `update_ns_p99`: one message's decode + update, timed inside C around each message "
+        "(the timer's own cost, the `timer_ns` floor, is included).\n\n"
+        "Target from the brief: market-data processing > 1 M msgs/s.",
+        "## What this says\n\n"
+        "- The C book applies over 20 M messages a second: a message is a switch on its type byte, a few "
+        "big-endian loads, one probe of the order-id hash map and a change to one price level; orders come from "
+        "a preallocated pool and nothing is allocated per message.\n"
+        "- Pure Python, with dicts and sorted price lists, just passes the brief's 1 M msgs/s: the "
+        "interpreter's cost per message (a struct unpack, a few dict operations, about a microsecond) is the "
+        "whole cost.\n"
+        "- Calling the C book once per message from Python is hardly faster than pure Python: every call "
+        "crosses ctypes (the `ctypes_call_ns` floor) and slices a bytes object. Once per batch of 1024 messages, the "
+        "crossing is amortised and most of C's speed comes back.\n"
+        "- The `order-book` peer is fast because it does less: an L2 book fed ready-made level updates, no "
+        "decoding, no orders.\n"
+        "- Per message, the C book takes about 50 ns at the median (a clock read included); the tail "
+        "(p99.9, microseconds) includes page faults on the first touch of the pools, which are not prefaulted, "
+        "and the VM's noise.",
+    ),
 }
 
 

@@ -191,7 +191,7 @@ def test_cli_list(capsys):
 def test_cli_run_rejects_unknown_and_unavailable(capsys, tmp_path):
     assert cli.main(["run", "nope", "--out", str(tmp_path)]) == 2
     with pytest.raises(SystemExit, match="not yet available"):
-        cli.main(["run", "order-book", "--out", str(tmp_path)])
+        cli.main(["run", "ml-inference", "--out", str(tmp_path)])
 
 
 def test_python_m_labs_list():

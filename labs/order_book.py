@@ -1,0 +1,278 @@
+"""Lab 5, order-book: the declaration and the workloads.
+
+One market-data stream (labs.feed.simulate: NASDAQ TotalView-ITCH 5.0 bytes,
+8 symbols, deterministic from its seed), or a real ITCH 5.0 file given with
+`latencylab run order-book --itch FILE`, applied to an order-by-order book:
+
+- throughput: messages applied per second (decode + book update), C over the
+  whole buffer inside C; pure Python; Python calling C once per message
+  (ctypes-per-message) and once per batch of BATCH messages (ctypes-per-batch);
+  the peer: the `order-book` package (an L2 book, C extension) fed the same
+  stream aggregated to L2 level updates (computed beforehand, not timed).
+- update_ns_p50 / update_ns_p99: each message's decode + update timed inside C
+  (HdrHistogram); the timer's own cost (the `timer_ns` floor) is included.
+
+The only timing code of the lab is here and in the C book's timed loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import feed, stats
+from .lab import Lab, Measurement, Metric, Size, Skip, Workload, impl_module
+
+BATCH = 1024  # messages per ctypes call in the ctypes-per-batch variant
+_N = {"quick": 200_000, "full": 2_000_000}  # simulated messages
+_SEED = 5
+_REPEATS = {"quick": 3, "full": 5}  # throughput: the median of these runs
+_TIMED_N = {"quick": 200_000, "full": 1_000_000}  # messages timed one by one
+
+_itch_file: Path | None = None  # set by `latencylab run order-book --itch FILE`
+
+
+def use_itch_file(path: str | Path | None) -> None:
+    """Run the workloads on this ITCH 5.0 file (2-byte length framing, as in
+    NASDAQ's sample files) instead of the simulated stream."""
+    global _itch_file
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"ITCH file {path} not found")
+    _itch_file = None if path is None else Path(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _simulated(n: int) -> bytes:
+    return feed.simulate(n, seed=_SEED)
+
+
+def stream(size: Size) -> tuple[bytes, dict]:
+    """The bytes every workload of this run applies, and what they are."""
+    if _itch_file is not None:
+        return _itch_file.read_bytes(), {"source": _itch_file.name}
+    n = _N[size]
+    return _simulated(n), {"source": f"labs.feed.simulate({n}, seed={_SEED})"}
+
+
+def frame_offsets(data: bytes) -> np.ndarray:
+    """The offset of every complete frame (its 2-byte length) in a framed
+    stream, then the end of the last one: frames i..j are data[off[i]:off[j]].
+    A truncated last frame (a file cut mid-frame) is left out."""
+    offs = []
+    pos, n = 0, len(data)
+    while pos + 2 <= n:
+        end = pos + 2 + (data[pos] << 8 | data[pos + 1])
+        if end > n:
+            break
+        offs.append(pos)
+        pos = end
+    offs.append(pos)
+    return np.array(offs, dtype=np.int64)
+
+
+def _per_message(book, data: bytes, offs: np.ndarray, lenient: bool) -> dict:
+    """Python calling the book once per message (its body, without the
+    length): what a Python feed handler pays per ctypes call."""
+    from pyimpl import errors
+    from pyimpl.itch import MESSAGE_SIZES
+
+    counts = {"messages": 0, "book": 0, "skipped": 0, "rejected": 0}
+    apply, sizes = book.apply, MESSAGE_SIZES
+    for start, end in zip(offs[:-1].tolist(), offs[1:].tolist()):
+        counts["messages"] += 1
+        if data[start + 2] not in sizes:
+            counts["skipped"] += 1
+            continue
+        try:
+            apply(data[start + 2:end])
+        except errors.BookError:
+            if not lenient:
+                raise
+            counts["rejected"] += 1
+    counts["book"] = counts["messages"] - counts["skipped"] - counts["rejected"]
+    return counts
+
+
+def _per_batch(book, data: bytes, offs: np.ndarray, lenient: bool) -> dict:
+    """Python calling the book once per BATCH framed messages."""
+    counts = {"messages": 0, "book": 0, "skipped": 0, "rejected": 0}
+    cuts = offs[::BATCH].tolist() + ([int(offs[-1])] if (len(offs) - 1) % BATCH else [])
+    mv = memoryview(data)  # slices of a memoryview share the bytes: no copy per batch
+    for start, end in zip(cuts[:-1], cuts[1:]):
+        got = book.apply_stream(mv[start:end], lenient)
+        for key in ("messages", "book", "rejected"):
+            counts[key] += got[key]
+        counts["skipped"] += sum(got["skipped"].values())
+    return counts
+
+
+def _whole(book, data: bytes, offs: np.ndarray, lenient: bool) -> dict:
+    got = book.apply_stream(data, lenient)
+    return {**got, "skipped": sum(got["skipped"].values())}
+
+
+_PATHS = {None: _whole, "ctypes-per-message": _per_message, "ctypes-per-batch": _per_batch}
+
+
+def run_throughput(impl: str, size: Size) -> list[Measurement]:
+    """throughput: the whole stream through a fresh book, timed around the
+    call(s) that apply it; the median of several runs."""
+    mod = impl_module("order_book", impl)
+    data, source = stream(size)
+    offs = frame_offsets(data)
+    lenient = _itch_file is not None  # a real file may hold what our book rejects: count it, say so
+    out = []
+    for variant in (None, "ctypes-per-message", "ctypes-per-batch") if impl == "c" else (None,):
+        path = _PATHS[variant]
+        rates = []
+        for _ in range(_REPEATS[size] if variant != "ctypes-per-message" else 1):
+            with mod.Book() as book:
+                t0 = time.perf_counter_ns()
+                counts = path(book, data, offs, lenient)
+                elapsed = time.perf_counter_ns() - t0
+            rates.append(counts["messages"] / (elapsed / 1e9))
+        out.append(Measurement("throughput", float(np.median(rates)), variant=variant, extra={
+            **source, **counts, "runs": rates}))
+    return out
+
+
+# ------------------------------------------------------------ the peer
+@functools.lru_cache(maxsize=2)
+def _l2_updates(data: bytes) -> tuple[list, int]:
+    """The stream as L2 level updates (locate, side, price, new total shares;
+    0 = the level is gone), what an L2 book such as the `order-book` package
+    consumes, and the number of ITCH messages they came from.  Computed here,
+    once, with plain dicts; not timed."""
+    from pyimpl import itch
+
+    orders: dict[int, list] = {}  # ref -> [locate, side, price, shares]
+    levels: dict[tuple, int] = {}  # (locate, side, price) -> shares
+    updates = []
+    messages = 0
+
+    def change(key: tuple, delta: int) -> None:
+        total = levels.get(key, 0) + delta
+        if total:
+            levels[key] = total
+        else:
+            levels.pop(key, None)
+        updates.append((*key, total))
+
+    for m in itch.read_messages(data, on_unknown=lambda off, t: None):
+        messages += 1
+        if isinstance(m, itch.AddOrder):
+            orders[m.order_ref] = [m.stock_locate, m.side, m.price, m.shares]
+            change((m.stock_locate, m.side, m.price), m.shares)
+        elif isinstance(m, (itch.OrderExecuted, itch.OrderExecutedWithPrice, itch.OrderCancel)):
+            o = orders[m.order_ref]
+            shares = m.cancelled_shares if isinstance(m, itch.OrderCancel) else m.executed_shares
+            o[3] -= shares
+            if not o[3]:
+                del orders[m.order_ref]
+            change((o[0], o[1], o[2]), -shares)
+        elif isinstance(m, itch.OrderDelete):
+            o = orders.pop(m.order_ref)
+            change((o[0], o[1], o[2]), -o[3])
+        elif isinstance(m, itch.OrderReplace):
+            o = orders.pop(m.original_order_ref)
+            change((o[0], o[1], o[2]), -o[3])
+            orders[m.new_order_ref] = [o[0], o[1], m.price, m.shares]
+            change((o[0], o[1], m.price), m.shares)
+    return updates, messages
+
+
+def run_peer(impl: str, size: Size) -> list[Measurement]:
+    """throughput of the `order-book` package's L2 book on the same stream,
+    as ITCH messages per second (the L2 updates they make are applied)."""
+    try:
+        from order_book import OrderBook
+    except ImportError:
+        raise Skip("the order-book package is not installed (pip install order-book)") from None
+    data, source = stream(size)
+    updates, messages = _l2_updates(data[:int(frame_offsets(data)[-1])])  # whole frames only
+    rates = []
+    for _ in range(_REPEATS[size]):
+        books = {}
+        t0 = time.perf_counter_ns()
+        for locate, side, price, total in updates:
+            book = books.get(locate)
+            if book is None:
+                book = books[locate] = OrderBook()
+            levels = book.bids if side == b"B" else book.asks
+            if total:
+                levels[price] = total
+            else:
+                del levels[price]
+        rates.append(messages / ((time.perf_counter_ns() - t0) / 1e9))
+    return [Measurement("throughput", float(np.median(rates)), extra={
+        **source, "messages": messages, "l2_updates": len(updates), "runs": rates})]
+
+
+# ------------------------------------------------------------ per-message latency
+def run_latency(impl: str, size: Size) -> list[Measurement]:
+    """update_ns_p50/p99: every message's decode + update timed inside C."""
+    from cimpl import order_book as cob
+
+    data, source = stream(size)
+    offs = frame_offsets(data)
+    n = min(_TIMED_N[size], len(offs) - 1)
+    with cob.Book() as book:
+        ns = book.apply_stream_timed(data[:int(offs[n])], _itch_file is not None)
+    return stats.latency_measurements(ns, "update", ids=("update_ns_p50", "update_ns_p99"),
+                                      timer="clock_gettime per message", **source)
+
+
+LAB = Lab(
+    number=5,
+    id="order-book",
+    title="A limit order book",
+    summary="an ITCH 5.0 feed simulator driving an order-by-order book with a memory pool",
+    metrics=(
+        Metric("throughput", "msg/s", "higher", "ITCH messages decoded and applied to the book per second"),
+        Metric("update_ns_p50", "ns", "lower", "decode + update of one message inside C, median",
+               floor="timer_ns", outcome=True),
+        Metric("update_ns_p99", "ns", "lower", "the same, 99th percentile", floor="timer_ns"),
+    ),
+    workloads=(
+        Workload("throughput", run_throughput, ("c", "python"), ("throughput",),
+                 "the whole stream through a fresh book: C inside C, pure Python, Python calling C",
+                 variants=(None, "ctypes-per-message", "ctypes-per-batch")),
+        Workload("latency", run_latency, ("c",), ("update_ns_p50", "update_ns_p99"),
+                 "each message's decode + update timed inside C"),
+        Workload("peer", run_peer, ("peer:order-book",), ("throughput",),
+                 "the order-book package (L2) fed the same stream as level updates"),
+    ),
+)
+
+
+# ------------------------------------------------------------ latencylab replay
+class BooksDisagree(AssertionError):
+    """The C and the Python book ended in different states: a bug in one."""
+
+
+def replay(data: bytes, depth: int = 10, lenient: bool = False) -> dict:
+    """Apply a whole framed ITCH 5.0 buffer with the C book and with the
+    Python book; their final top-`depth` snapshots (keyed by stock symbol),
+    which must be identical (BooksDisagree otherwise), and the counts."""
+    from cimpl import order_book as cob
+    from pyimpl import order_book as pob
+
+    out = {}
+    for impl, mod in (("c", cob), ("python", pob)):
+        with mod.Book() as book:
+            t0 = time.perf_counter_ns()
+            counts = book.apply_stream(data, lenient)
+            elapsed = time.perf_counter_ns() - t0
+            out[impl] = {"counts": counts, "seconds": elapsed / 1e9, "orders": len(book),
+                         "snapshot": book.snapshot(depth)}
+    c, p = out["c"], out["python"]
+    if c["counts"] != p["counts"] or c["orders"] != p["orders"] or c["snapshot"] != p["snapshot"]:
+        diff = sorted(s for s in set(c["snapshot"]) | set(p["snapshot"])
+                      if c["snapshot"].get(s) != p["snapshot"].get(s))
+        raise BooksDisagree(f"the C and Python books disagree: counts {c['counts']} vs {p['counts']}, "
+                            f"orders {c['orders']} vs {p['orders']}, symbols {diff[:10]}")
+    return {"counts": c["counts"], "orders": c["orders"], "depth": depth,
+            "seconds": {"c": c["seconds"], "python": p["seconds"]}, "snapshot": c["snapshot"]}
