@@ -77,7 +77,8 @@ ERRORS = {
 
 
 def _model_error(message: str) -> Exception:
-    from pyimpl.ml_inference import ModelError  # imported here: pyimpl.ml_inference loads NumPy
+    # imported here, not at the top: pyimpl.ml_inference loads NumPy, which other labs do not need
+    from pyimpl.ml_inference import ModelError
 
     return ModelError(message)
 

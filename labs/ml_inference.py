@@ -276,7 +276,8 @@ def run_predict(impl: str, size) -> list:
                 one(x)
                 ns[i] = clock() - t0
             batch_ns = _batched_ns(model.predict_proba, X)
-        out += _predict_records(kind, ns, len(X) / (batch_ns / 1e9), len(X))
+        out += _predict_records(kind, ns, len(X) / (batch_ns / 1e9), len(X),
+                                kernel=model.kernel if impl == "c" else f"numpy {np.__version__}")
     return out
 
 
@@ -291,15 +292,19 @@ def _batched_ns(predict, X: np.ndarray) -> float:
     return float(np.median(passes))
 
 
-def _predict_records(kind: str, ns: np.ndarray, rate: float, rows: int) -> list:
+def _predict_records(kind: str, ns: np.ndarray, rate: float, rows: int, kernel: str) -> list:
+    """`kernel`: what ran the model (the C kernel variant, or the package and
+    its version), so a figure can be traced to its code."""
     from .lab import Measurement
 
     v = _variant(kind)
     summary = stats.latency_summary(ns)
-    detail = {"percentiles": {k: x for k, x in summary.items() if k.startswith("p")}, **summary, "model": kind}
+    detail = {"percentiles": {k: x for k, x in summary.items() if k.startswith("p")}, **summary, "model": kind,
+              "kernel": kernel}
     return [Measurement("predict_ns_p50", summary["p50"], variant=v, extra=detail),
             Measurement("predict_ns_p99", summary["p99"], variant=v, extra=detail),
-            Measurement("throughput_batch", rate, variant=v, extra={"rows": rows, "batch": _BATCH, "model": kind})]
+            Measurement("throughput_batch", rate, variant=v,
+                        extra={"rows": rows, "batch": _BATCH, "model": kind, "kernel": kernel})]
 
 
 def run_peer(impl: str, size) -> list:
@@ -310,10 +315,15 @@ def run_peer(impl: str, size) -> list:
     for kind in KINDS:
         model = load_model(kind)
         if impl == "peer:scikit-learn":
-            predict = sklearn_pipeline(model).predict_proba
+            import sklearn
+
+            predict, kernel = sklearn_pipeline(model).predict_proba, f"scikit-learn {sklearn.__version__}"
         else:
+            import onnxruntime
+
             session = onnx_session(model)
             predict = (lambda s: lambda rows: s.run(None, {"X": rows})[1])(session)
+            kernel = f"onnxruntime {onnxruntime.__version__}"
         m = _SINGLE_PEER_ROWS[size]
         ns = np.empty(m, dtype=np.int64)
         for i in range(m):
@@ -321,7 +331,7 @@ def run_peer(impl: str, size) -> list:
             t0 = time.perf_counter_ns()
             predict(row)
             ns[i] = time.perf_counter_ns() - t0
-        out += _predict_records(kind, ns, len(X) / (_batched_ns(predict, X) / 1e9), len(X))
+        out += _predict_records(kind, ns, len(X) / (_batched_ns(predict, X) / 1e9), len(X), kernel)
     return out
 
 
@@ -370,6 +380,8 @@ def _lab():
             Metric("tick_to_signal_p50_ns", "ns", "lower", "raw ITCH message to the MLP's signal, median"),
             Metric("tick_to_signal_p99_ns", "ns", "lower", "the same, 99th percentile"),
         ),
+        plot_groups=(("one row through the model", ("predict_ns_p50", "predict_ns_p99")),
+                     ("market data to signal", ("tick_to_signal_p50_ns", "tick_to_signal_p99_ns"))),
         workloads=(
             Workload("features", run_features, ("c", "python"), ("feature_ns",),
                      "the features after every book update of a simulated stream"),

@@ -194,9 +194,8 @@ def lab_figure(results: dict, lab_id: str, title: str | None = None):
     widths = ([0.22 * len({r["metric"] for r in litmus}) + 0.3] if litmus else []) \
         + [0.2 * n_variants[m] + 0.3 for m in variant_panels] \
         + [0.8 * len(ms) + 0.4 for _, ms in groups] + [1.0] * len(metrics)
-    fig, axes = plt.subplots(1, len(widths), figsize=(4.8 * sum(widths), 4.6), squeeze=False,
-                             gridspec_kw={"width_ratios": widths})
-    panels = iter(axes[0])
+    fig, axes = _panel_grid(widths)
+    panels = iter(axes)
     if litmus:
         _litmus_panel(next(panels), litmus)
     for metric in variant_panels:
@@ -238,6 +237,32 @@ def lab_figure(results: dict, lab_id: str, title: str | None = None):
     fig.suptitle(title or f"{lab_id} on {machine}")
     fig.tight_layout()
     return fig
+
+
+MAX_ROW_WIDTH = 5.5  # panels (in units of one bar panel) before the figure wraps into rows
+
+
+def _panel_grid(widths: list[float]):
+    """A figure with one axes per panel, `widths` their relative widths: one
+    row, or several rows of about equal width when one would be too wide."""
+    rows: list[list[int]] = [[]]
+    if sum(widths) > MAX_ROW_WIDTH:
+        n_rows = math.ceil(sum(widths) / MAX_ROW_WIDTH)
+        per_row = sum(widths) / n_rows
+        for i, w in enumerate(widths):
+            if rows[-1] and sum(widths[j] for j in rows[-1]) + w / 2 > per_row:
+                rows.append([])
+            rows[-1].append(i)
+    else:
+        rows[0] = list(range(len(widths)))
+    row_width = max(sum(widths[i] for i in row) for row in rows)
+    fig = plt.figure(figsize=(4.8 * row_width, 4.6 * len(rows)))
+    outer = fig.add_gridspec(len(rows), 1)
+    axes = []
+    for r, row in enumerate(rows):
+        inner = outer[r].subgridspec(1, len(row), width_ratios=[widths[i] for i in row])
+        axes += [fig.add_subplot(inner[0, j]) for j in range(len(row))]
+    return fig, axes
 
 
 def _nines(p: float) -> float:

@@ -28,8 +28,7 @@ def all_labs() -> list[Lab]:
         _load("spsc_ring"),
         _load("memory_ordering"),
         _load("order_book"),
-        planned(6, "ml-inference", "ML inference",
-                "order-book features and a small model in C and NumPy, against scikit-learn and onnxruntime"),
+        _load("ml_inference"),
     ]
 
 

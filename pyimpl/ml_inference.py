@@ -59,7 +59,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import errors
-from .itch import MESSAGE_SIZES, ItchError
+from .itch import MESSAGE_SIZES, ItchError, _type_name
 from .order_book import Book
 
 FEATURES = ("spread", "mid", "microprice", "l1_imbalance", "depth_imbalance", "ofi", "mid_return", "ewma_vol",
@@ -202,7 +202,8 @@ class FeatureEngine:
             size = sizes.get(t)
             if size is not None:
                 if end - at != size:
-                    raise ItchError(f"frame at offset {pos} is {end - at} bytes: the type has {size}")
+                    raise ItchError(f"{_type_name(t)} frame at offset {pos} is {end - at} bytes: "
+                                    f"the type has {size}")
                 if apply(t, buf, at):
                     executed = _EXEC_SHARES(buf, at)[0] if t in (69, 67) else 0
                     locate = _LOCATE(buf, at)[0]
