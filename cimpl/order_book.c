@@ -613,10 +613,17 @@ static inline int apply_msg(ll_book *b, const uint8_t *m, ll_book_err *err)
     int64_t rc;
     switch (m[0]) {
     case 'A':
-    case 'F':
-        rc = book_add(b, ll_be16(m + LL_ITCH_OFF_LOCATE), ll_be64(m + LL_ITCH_OFF_A_REF), m[LL_ITCH_OFF_A_SIDE],
+    case 'F': {
+        uint16_t locate = ll_be16(m + LL_ITCH_OFF_LOCATE);
+        rc = book_add(b, locate, ll_be64(m + LL_ITCH_OFF_A_REF), m[LL_ITCH_OFF_A_SIDE],
                       ll_be32(m + LL_ITCH_OFF_A_SHARES), ll_be32(m + LL_ITCH_OFF_A_PRICE), err);
+        /* A stream without Stock Directory messages (a hand-made one, or a
+         * file cut after its start) still names its instruments: an add
+         * carries the stock too.  An R message, before or after, wins. */
+        if (rc >= 0 && !b->has_stock[locate] && m[LL_ITCH_OFF_A_STOCK] != ' ') /* left-justified: blank */
+            ll_book_add_symbol(b, locate, (const char *)m + LL_ITCH_OFF_A_STOCK);
         break;
+    }
     case 'E':
     case 'C': /* executed with price: the book ignores the price */
     case 'X':

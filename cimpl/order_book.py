@@ -465,7 +465,8 @@ class Book:
 
     def snapshot(self, n: int = 10) -> dict[str, dict]:
         """The top n levels of every instrument that has seen an order, keyed by
-        its symbol (f"#{locate}" without a directory entry): {"bids": [[price
+        its symbol (from the Stock Directory, else from its first ITCH add,
+        else f"#{locate}"): {"bids": [[price
         in dollars as a decimal string, shares, orders], ...], "asks": [...]}."""
         symbols = self.symbols
         out = {}

@@ -198,6 +198,8 @@ class Book:
         if t == 65 or t == 70:  # A, F
             locate, ref, side, shares, price = _A(buf, at)
             self.add(locate, ref, side, shares, price)
+            if locate not in self._symbols and buf[at + 24] != 32:  # no directory entry (yet): the add's stock
+                self._symbols[locate] = bytes(buf[at + 24:at + 32]).decode("ascii", "replace").strip()
         elif t == 68:  # D
             self.delete(*_REF(buf, at))
         elif t == 69 or t == 67 or t == 88:  # E, C (the book ignores C's price), X
@@ -290,7 +292,8 @@ class Book:
 
     def snapshot(self, n: int = 10) -> dict[str, dict]:
         """The top n levels of every instrument that has seen an order, keyed by
-        its symbol (f"#{locate}" without a directory entry): {"bids": [[price
+        its symbol (from the Stock Directory, else from its first ITCH add,
+        else f"#{locate}"): {"bids": [[price
         in dollars as a decimal string, shares, orders], ...], "asks": [...]}."""
         out = {}
         for locate in sorted(self._books):

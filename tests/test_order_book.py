@@ -193,6 +193,19 @@ def test_bad_messages_raise_and_change_nothing(book_impl, body, exc, words):
         assert state(b) == before
 
 
+def test_instruments_are_named_by_their_adds_without_a_directory(book_impl):
+    """A stream with no Stock Directory messages is still keyed by symbol; an R
+    message, before or after, names the instrument instead."""
+    data = itch.frame([A(3, 0, 0, 1, b"B", 100, b"ZVZZT", 1_000_000, None),
+                       A(4, 0, 0, 2, b"S", 100, b"ZXIET", 2_000_000, None),
+                       itch.StockDirectory(4, 0, 0, b"ZXIET.A"),
+                       A(5, 0, 0, 3, b"S", 100, b"        ", 3_000_000, None)])
+    with book_impl.Book() as b:
+        b.apply_stream(data)
+        assert b.symbols == {3: "ZVZZT", 4: "ZXIET.A"}
+        assert set(b.snapshot()) == {"ZVZZT", "ZXIET.A", "#5"}
+
+
 def test_stream_skips_and_counts_unknown_types(book_impl):
     trade = b"P" + bytes(43)  # a Trade message: not for the book
     data = itch.frame([_add(1), trade, itch.encode(itch.SystemEvent(0, 0, 0, b"O")), trade, _add(2)])
@@ -247,6 +260,8 @@ class NaiveBook:
             self.symbols[m.stock_locate] = m.stock.decode().strip()
         elif isinstance(m, itch.AddOrder):
             self.orders[m.order_ref] = [m.stock_locate, m.side.decode(), m.price, m.shares]
+            if m.stock_locate not in self.symbols and m.stock.strip():  # no directory entry: the add's stock
+                self.symbols[m.stock_locate] = m.stock.decode().strip()
             self.seen.add(m.stock_locate)
         elif isinstance(m, (itch.OrderExecuted, itch.OrderExecutedWithPrice)):
             self._take(m.order_ref, m.executed_shares)

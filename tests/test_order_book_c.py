@@ -369,7 +369,7 @@ def test_apply_errors(book):
     with pytest.raises(BookError, match=r"^zero shares on order 43$"):
         book.apply(enc(itch.OrderReplace(0, 0, 8, 42, 43, 0, 1)))
     assert state(book, [42]) == before
-    assert book.symbols == {}
+    assert book.symbols == {3: "AAPL"}  # named by its add; no rejected message named anything
 
 
 # ------------------------------------------------------------ ITCH: streams
