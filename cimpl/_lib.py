@@ -9,6 +9,7 @@ sanitize` points it at an ASan/UBSan build).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -118,3 +119,37 @@ def check(code: int, what: str) -> int:
     if code < 0:
         raise error(code, what)
     return code
+
+
+class Owned:
+    """A Python object that owns one C object (the handle a create function
+    returned): close() frees it exactly once, `with` closes it, and __del__
+    is the safety net.  A subclass sets `_free` (the C destroy function) and
+    `_what` (its name in the "is closed" error), and stores the handle in `_h`."""
+
+    _free = None
+    _what = "object"
+    _h = None
+
+    def close(self) -> None:
+        """Free the C object; this one is unusable afterwards."""
+        h, self._h = self._h, None
+        if h:
+            type(self)._free(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", None):
+            with contextlib.suppress(Exception):  # at interpreter exit the module's globals may be gone
+                self.close()
+
+    def _handle(self) -> int:
+        h = self._h
+        if h is None:
+            raise ValueError(f"the {self._what} is closed")
+        return h

@@ -33,7 +33,6 @@ The C engine keeps state for stock locates 0..65535, the range ITCH has.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 from ctypes import (
     POINTER,
@@ -109,10 +108,12 @@ _U64 = 0xFFFFFFFFFFFFFFFF
 
 
 # ------------------------------------------------------------ features
-class FeatureEngine:
+class FeatureEngine(_lib.Owned):
     """An order book and the features of every instrument, updated after each
     book message, all in C (cimpl/ml_inference.c).  See pyimpl's FeatureEngine
     for the features, the windows and the NaN rules."""
+
+    _free, _what = _engine_destroy, "feature engine"
 
     # Lab 5's error translation, reused as it is: these read self._err (an
     # ll_book_err, which the engine's C book fills) and self.max_orders /
@@ -140,30 +141,6 @@ class FeatureEngine:
         self._errp = ctypes.addressof(self._err)
         self._row = (c_double * N_FEATURES)()
         self._rowp = ctypes.addressof(self._row)
-
-    # ------------------------------------------------------------ lifetime
-    def close(self) -> None:
-        """Free the C engine (its book and feature state); unusable afterwards."""
-        h, self._h = self._h, None
-        if h:
-            _engine_destroy(h)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            with contextlib.suppress(Exception):
-                self.close()
-
-    def _handle(self) -> int:
-        h = self._h
-        if h is None:
-            raise ValueError("the feature engine is closed")
-        return h
 
     # ------------------------------------------------------------ updates
     def update(self, locate: int, executed: int = 0) -> list[float]:
@@ -225,11 +202,13 @@ class FeatureEngine:
 
 
 # ------------------------------------------------------------ the model
-class Model:
+class Model(_lib.Owned):
     """A trained model evaluated in C: standardise, dense layers (ReLU between,
     the logistic function at the end).  Built from pyimpl's Model (its checks,
     its file format); C copies the arrays into its own 64-byte aligned block.
     Probabilities within 1e-12 of pyimpl's predict_proba."""
+
+    _free, _what = _model_destroy, "model"
 
     def __init__(self, kind: str, features: tuple[str, ...], mean: np.ndarray, scale: np.ndarray,
                  layers: list[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -305,30 +284,6 @@ class Model:
 
     def meta(self, path) -> dict:
         return self._py.meta(path)
-
-    # ------------------------------------------------------------ lifetime
-    def close(self) -> None:
-        """Free the C model; unusable afterwards (a Pipeline using it too)."""
-        h, self._h = self._h, None
-        if h:
-            _model_destroy(h)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            with contextlib.suppress(Exception):
-                self.close()
-
-    def _handle(self) -> int:
-        h = self._h
-        if h is None:
-            raise ValueError("the model is closed")
-        return h
 
     # ------------------------------------------------------------ inference
     def _matrix(self, X) -> np.ndarray:

@@ -24,7 +24,6 @@ ASCII bytes.  A Book is not thread-safe (neither is pyimpl's).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 from ctypes import (
     POINTER,
@@ -38,7 +37,6 @@ from ctypes import (
     c_uint64,
     c_void_p,
 )
-from typing import Self
 
 import numpy as np
 
@@ -123,9 +121,11 @@ def _address(buf) -> tuple[object, int, int]:
     return arr, arr.ctypes.data, arr.size
 
 
-class Book:
+class Book(_lib.Owned):
     """The books of every instrument of one ITCH stream, keyed by stock
     locate; the book itself lives in C (cimpl/order_book.c)."""
+
+    _free, _what = _destroy, "order book"
 
     def __init__(self, max_orders: int = 1 << 22, max_instruments: int = 16384) -> None:
         self._h = None
@@ -149,30 +149,6 @@ class Book:
         self._dbufp = ctypes.addressof(self._dbuf)
         self._batch_stats = _Stats()
         self._batch_statsp = ctypes.addressof(self._batch_stats)
-
-    # ------------------------------------------------------------ lifetime
-    def close(self) -> None:
-        """Free the C book (its pools); the Book is unusable afterwards."""
-        h, self._h = self._h, None
-        if h:
-            _destroy(h)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            with contextlib.suppress(Exception):  # at interpreter exit the module's globals may be gone
-                self.close()
-
-    def _handle(self) -> int:
-        h = self._h
-        if h is None:
-            raise _closed()
-        return h
 
     # ------------------------------------------------------------ errors
     def _book_error(self, rc: int, side=None, locate=None) -> Exception:

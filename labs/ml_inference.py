@@ -115,8 +115,8 @@ def train(out_dir: Path | None = MODELS_DIR, train: dict = TRAIN, test: dict = T
     Xt, yt = labelled(feed.simulate(test["messages"], seed=test["seed"]))
     progress(f"fitting on {len(y):,} labelled updates ({y.mean():.1%} up)")
     fitted = fit(X, y, seed)
-    report = {"train": {**train, "rows": int(len(y)), "up": float(y.mean())},
-              "test": {**test, "rows": int(len(yt)), "up": float(yt.mean())},
+    report = {"train": {**train, "rows": len(y), "up": float(y.mean())},
+              "test": {**test, "rows": len(yt), "up": float(yt.mean())},
               "horizon": HORIZON, "features": list(MODEL_FEATURES), "seed": seed,
               "baselines": baselines(Xt, yt), "models": {}}
     models = {}
@@ -223,7 +223,7 @@ def _rows(size) -> np.ndarray:
 def run_features(impl: str, size) -> list:
     """feature_ns: the feature computation of one book update (book update
     excluded): C timed inside C, Python timed around FeatureEngine.update."""
-    from .lab import Measurement, impl_module
+    from .lab import impl_module
 
     data = _simulated_stream(size)
     mod = impl_module("ml_inference", impl)
@@ -258,7 +258,6 @@ def _python_feature_times(engine, data: bytes) -> np.ndarray:
 def run_predict(impl: str, size) -> list:
     """predict_ns_p50/p99 (one row; C inside C, NumPy in Python) and
     throughput_batch (predictions/s in batches of _BATCH rows), per model."""
-    from .lab import Measurement, impl_module
 
     X = _rows(size)
     out = []
@@ -322,7 +321,10 @@ def run_peer(impl: str, size) -> list:
             import onnxruntime
 
             session = onnx_session(model)
-            predict = (lambda s: lambda rows: s.run(None, {"X": rows})[1])(session)
+
+            def predict(rows, run=session.run):  # the probabilities are the second output
+                return run(None, {"X": rows})[1]
+
             kernel = f"onnxruntime {onnxruntime.__version__}"
         m = _SINGLE_PEER_ROWS[size]
         ns = np.empty(m, dtype=np.int64)

@@ -228,3 +228,34 @@ def test_c_and_python_pipelines_agree(ml_pair):
             sigs.append([pipe.on_message(bytes(body)) for _, body in itch.iter_frames(data)])
     assert [s is None for s in sigs[0]] == [s is None for s in sigs[1]]
     assert max(abs(x - y) for x, y in zip(*sigs) if x is not None) <= 1e-12
+
+
+# ------------------------------------------------------------ the workloads
+@pytest.fixture
+def small_sizes(monkeypatch):
+    monkeypatch.setitem(lab._STREAM_N, "quick", 8_000)
+    monkeypatch.setitem(lab._ROWS, "quick", 2_000)
+    monkeypatch.setitem(lab._SINGLE_PEER_ROWS, "quick", 20)
+    lab._simulated_stream.cache_clear()
+    lab._rows.cache_clear()
+    yield
+    lab._simulated_stream.cache_clear()
+    lab._rows.cache_clear()
+
+
+@pytest.mark.parametrize("workload, impl", [(w.id, i) for w in lab.LAB.workloads for i in w.impls])
+def test_workloads_write_their_records(small_sizes, workload, impl):
+    """Every (workload, impl) of the declaration runs and gives the metrics it
+    declares, the MLP as headline and the logistic regression as a variant."""
+    from labs.lab import Skip
+
+    w = next(w for w in lab.LAB.workloads if w.id == workload)
+    try:
+        out = w.run(impl, "quick")
+    except Skip as e:  # onnxruntime is an optional extra
+        pytest.skip(str(e))
+    assert {m.metric for m in out} == set(w.metrics)
+    assert {m.variant for m in out} <= set(w.variants)
+    assert all(m.value > 0 and math.isfinite(m.value) for m in out)
+    if workload in ("predict", "peers"):
+        assert {m.variant for m in out} == {None, "logistic"} and all(m.extra["kernel"] for m in out)
