@@ -378,7 +378,9 @@ def _lab():
             Metric("predict_ns_p50", "ns", "lower", "one row through the model, median (headline: the MLP)",
                    floor="timer_ns", outcome=True),
             Metric("predict_ns_p99", "ns", "lower", "the same, 99th percentile", floor="timer_ns"),
-            Metric("throughput_batch", "pred/s", "higher", f"predictions per second in batches of {_BATCH} rows"),
+            Metric("throughput_batch", "pred/s", "higher",
+                   f"predictions per second in batches: calls of {_BATCH} rows (C: its batch kernel over all "
+                   "the rows, timed inside C)"),
             Metric("tick_to_signal_p50_ns", "ns", "lower", "raw ITCH message to the MLP's signal, median"),
             Metric("tick_to_signal_p99_ns", "ns", "lower", "the same, 99th percentile"),
         ),
