@@ -29,6 +29,7 @@
 #include "ml_inference.h"
 
 #include "check.h"
+#include "itch_build.h"
 
 /* bit-for-bit equality, NaN equal to NaN */
 static int same(double a, double b)
@@ -81,52 +82,7 @@ static ll_ml_engine *new_engine(uint32_t ofi_w, uint32_t ret_w)
     return e;
 }
 
-/* ------------------------------------------------------------ ITCH messages */
-static uint64_t stamp = 1000;
-
-static size_t msg_header(uint8_t *m, char type, uint16_t locate)
-{
-    memset(m, 0, 64);
-    m[0] = (uint8_t)type;
-    ll_put_be16(m + LL_ITCH_OFF_LOCATE, locate);
-    stamp += 7;
-    ll_put_be16(m + LL_ITCH_OFF_TIMESTAMP, (uint16_t)(stamp >> 32));
-    ll_put_be32(m + LL_ITCH_OFF_TIMESTAMP + 2, (uint32_t)stamp);
-    return ll_itch_size((uint8_t)type);
-}
-
-static size_t msg_add(uint8_t *m, uint16_t locate, uint64_t ref, char side, uint32_t shares, uint32_t price)
-{
-    size_t n = msg_header(m, 'A', locate);
-    ll_put_be64(m + LL_ITCH_OFF_A_REF, ref);
-    m[LL_ITCH_OFF_A_SIDE] = (uint8_t)side;
-    ll_put_be32(m + LL_ITCH_OFF_A_SHARES, shares);
-    memcpy(m + LL_ITCH_OFF_A_STOCK, "TEST    ", 8);
-    ll_put_be32(m + LL_ITCH_OFF_A_PRICE, price);
-    return n;
-}
-
-/* E, C, X (shares) or D */
-static size_t msg_ref(uint8_t *m, char type, uint16_t locate, uint64_t ref, uint32_t shares)
-{
-    size_t n = msg_header(m, type, locate);
-    ll_put_be64(m + LL_ITCH_OFF_E_REF, ref);
-    if (type != 'D')
-        ll_put_be32(m + LL_ITCH_OFF_E_SHARES, shares);
-    if (type == 'C') {
-        m[LL_ITCH_OFF_C_PRINTABLE] = 'Y';
-        ll_put_be32(m + LL_ITCH_OFF_C_PRICE, 123);
-    }
-    return n;
-}
-
-static size_t frame(uint8_t *buf, size_t at, const uint8_t *m, size_t n)
-{
-    ll_put_be16(buf + at, (uint16_t)n);
-    memcpy(buf + at + 2, m, n);
-    return at + 2 + n;
-}
-
+/* ------------------------------------------------------------ ITCH messages (itch_build.h) */
 /* apply one message; the return code */
 static int apply(ll_ml_engine *e, const uint8_t *m, size_t n, double *out)
 {
@@ -144,29 +100,29 @@ static void test_by_hand(void)
     const double N = NAN;
 
     /* a bid alone: the touch is one-sided */
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 1, 'B', 100, 1000000), out), 1);
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 1, 'B', 100, 1000000), out), 1);
     CHECK_ROW(out, N, N, N, N, 1.0, 0.0, N, 0.0, 0.0);
     /* the ask: 100 @ 100.0000 x 300 @ 100.1000 */
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 2, 'S', 300, 1001000), out), 1);
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 2, 'S', 300, 1001000), out), 1);
     CHECK_ROW(out, 0.1, 100.05, 100.025, -0.5, -0.5, 0.0, N, 0.0, 0.0);
     /* 200 of the ask cancelled: OFI e = 100 - 100 - 100 + 300 */
-    CHECK_EQ(apply(e, m, msg_ref(m, 'X', 1, 2, 200), out), 1);
+    CHECK_EQ(apply(e, m, itch_ref(m, 'X', 1, 2, 200), out), 1);
     CHECK_ROW(out, 0.1, 100.05, 100.05, 0.0, 0.0, 200.0, N, 0.0, 0.0);
     /* 40 of the bid executed: e = 60 - 100 - 100 + 100; intensity 0.05 * 40 */
-    CHECK_EQ(apply(e, m, msg_ref(m, 'E', 1, 1, 40), out), 1);
+    CHECK_EQ(apply(e, m, itch_ref(m, 'E', 1, 1, 40), out), 1);
     CHECK_ROW(out, 0.1, 100.05, 100.0375, -0.25, -0.25, 160.0, N, 0.0, 0.05 * 40.0);
     /* a second bid level, 500 @ 99.9900: the touch is unchanged (e = 0), depth is not */
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 3, 'B', 500, 999900), out), 1);
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 3, 'B', 500, 999900), out), 1);
     double intensity = OMA * (0.05 * 40.0);
     CHECK_ROW(out, 0.1, 100.05, 100.0375, -0.25, (560.0 - 100.0) / 660.0, 160.0, N, 0.0, intensity);
     /* a C (executed with price) of 10 shares of the ask: mid unchanged, intensity up */
-    CHECK_EQ(apply(e, m, msg_ref(m, 'C', 1, 2, 10), out), 1);
+    CHECK_EQ(apply(e, m, itch_ref(m, 'C', 1, 2, 10), out), 1);
     intensity = OMA * intensity + 0.05 * 10.0;
     double micro = (1000000.0 * 90 + 1001000.0 * 60) / 150.0 / PRICE;
     CHECK_ROW(out, 0.1, 100.05, micro, (60.0 - 90.0) / 150.0, (560.0 - 90.0) / 650.0, 160.0 + (60 - 60 - 90 + 100),
               N, 0.0, intensity);
     /* a better bid moves the mid: the one-update return feeds the volatility */
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 4, 'B', 20, 1000500), out), 1);
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 4, 'B', 20, 1000500), out), 1);
     intensity = OMA * intensity;
     double mid = 2001500.0 / 20000.0, r = log(mid / 100.05), var = LAMBDA * 0.0 + OML * r * r;
     CHECK_SAME(out[1], mid);
@@ -175,21 +131,21 @@ static void test_by_hand(void)
     CHECK_SAME(out[8], intensity);
     CHECK_SAME(out[5], 170.0 + 20);  /* e = 20 - 0 - 90 + 90 */
     /* the other instrument is untouched by all that: its first row */
-    CHECK_EQ(apply(e, m, msg_add(m, 2, 9, 'S', 5, 20000), out), 1);
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 2, 9, 'S', 5, 20000), out), 1);
     CHECK_ROW(out, N, N, N, N, -1.0, 0.0, N, 0.0, 0.0);
     /* an S and an R give no row; an unknown type and bad lengths are errors */
     ll_book_err err;
     out[0] = 42.0;
-    CHECK_EQ(ll_ml_engine_apply(e, m, msg_header(m, 'S', 0), out, &err), 0);
-    CHECK_EQ(ll_ml_engine_apply(e, m, msg_header(m, 'R', 3), out, &err), 0);
+    CHECK_EQ(ll_ml_engine_apply(e, m, itch_header(m, 'S', 0), out, &err), 0);
+    CHECK_EQ(ll_ml_engine_apply(e, m, itch_header(m, 'R', 3), out, &err), 0);
     CHECK_SAME(out[0], 42.0);
     m[0] = 'Z';
     CHECK_EQ(ll_ml_engine_apply(e, m, 20, out, &err), LL_EUNKNOWNMSG);
-    CHECK_EQ(ll_ml_engine_apply(e, m, msg_add(m, 1, 5, 'B', 1, 1) - 1, out, &err), LL_EBADFRAME);
+    CHECK_EQ(ll_ml_engine_apply(e, m, itch_add(m, 'A', 1, 5, 'B', 1, 1) - 1, out, &err), LL_EBADFRAME);
     CHECK_EQ(ll_ml_engine_apply(e, m, 0, out, &err), LL_ETRUNCATED);
     /* a rejected update: no row, the book's error */
-    CHECK_EQ(apply(e, m, msg_ref(m, 'D', 1, 777, 0), out), LL_ENOORDER);
-    CHECK_EQ(ll_ml_engine_apply(e, m, msg_ref(m, 'X', 1, 1, 1000), out, &err), LL_EOVERFILL);
+    CHECK_EQ(apply(e, m, itch_ref(m, 'D', 1, 777, 0), out), LL_ENOORDER);
+    CHECK_EQ(ll_ml_engine_apply(e, m, itch_ref(m, 'X', 1, 1, 1000), out, &err), LL_EOVERFILL);
     CHECK_EQ(err.ref, 1);
     CHECK_EQ(err.left, 60);
     /* update() by hand, bad arguments */
@@ -229,41 +185,41 @@ static void test_windows(void)
     double out[LL_ML_N_FEATURES];
     const double N = NAN;
 
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 1, 'B', 100, 1000000), out), 1); /* one-sided: e = 0 */
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 1, 'B', 100, 1000000), out), 1); /* one-sided: e = 0 */
     CHECK_SAME(out[5], 0.0);
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 2, 'S', 100, 1001000), out), 1); /* first mid */
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 2, 'S', 100, 1001000), out), 1); /* first mid */
     CHECK_SAME(out[5], 0.0);
     CHECK_SAME(out[6], N);
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 3, 'B', 50, 1000000), out), 1); /* e = 150 - 100 - 100 + 100 */
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 3, 'B', 50, 1000000), out), 1); /* e = 150 - 100 - 100 + 100 */
     CHECK_SAME(out[5], 50.0);
     CHECK_SAME(out[6], N); /* 2 mids: not yet RETURN_WINDOW + 1 */
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 4, 'S', 30, 1001000), out), 1); /* e = 150 - 150 - 130 + 100 */
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 4, 'S', 30, 1001000), out), 1); /* e = 150 - 150 - 130 + 100 */
     CHECK_SAME(out[5], 20.0);                                          /* 0 + 50 - 30: the first 0 left */
     CHECK_SAME(out[6], 0.0);                                           /* log(100.05 / 100.05) */
     CHECK_SAME(out[7], 0.0);
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 5, 'B', 10, 1000500), out), 1); /* e = 10 - 0 - 130 + 130 */
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 5, 'B', 10, 1000500), out), 1); /* e = 10 - 0 - 130 + 130 */
     double mid = 2001500.0 / 20000.0;
     double r1 = log(mid / 100.05), var = LAMBDA * 0.0 + OML * r1 * r1;
     CHECK_SAME(out[1], mid);
     CHECK_SAME(out[5], 30.0);                 /* 50 - 30 + 10 */
     CHECK_SAME(out[6], log(mid / 100.05));    /* the mid 2 mids ago */
     CHECK_SAME(out[7], sqrt(var));
-    CHECK_EQ(apply(e, m, msg_ref(m, 'D', 1, 5, 0), out), 1); /* e = 0 - 10 - 130 + 130 */
+    CHECK_EQ(apply(e, m, itch_ref(m, 'D', 1, 5, 0), out), 1); /* e = 0 - 10 - 130 + 130 */
     double r2 = log(100.05 / mid);
     var = LAMBDA * var + OML * r2 * r2;
     CHECK_SAME(out[5], -30.0);                /* -30 + 10 - 10: the 50 left */
     CHECK_SAME(out[6], 0.0);                  /* log(100.05 / 100.05), 2 mids ago */
     CHECK_SAME(out[7], sqrt(var));
     /* 100 of the ask's 130 deleted: e = 150 - 150 - 30 + 130; the mid is unchanged (r = 0) */
-    CHECK_EQ(apply(e, m, msg_ref(m, 'D', 1, 2, 0), out), 1);
+    CHECK_EQ(apply(e, m, itch_ref(m, 'D', 1, 2, 0), out), 1);
     var = LAMBDA * var + OML * 0.0 * 0.0;
     CHECK_SAME(out[5], 100.0);                /* 10 - 10 + 100: the -30 left */
     CHECK_SAME(out[6], log(100.05 / mid));    /* 2 mids ago: the 100.075 */
     CHECK_SAME(out[7], sqrt(var));
     /* the ask side empties: a one-sided row, e = 0, the return window untouched */
-    CHECK_EQ(apply(e, m, msg_ref(m, 'D', 1, 4, 0), out), 1);
+    CHECK_EQ(apply(e, m, itch_ref(m, 'D', 1, 4, 0), out), 1);
     CHECK_ROW(out, N, N, N, N, 1.0, 90.0, N, sqrt(var), 0.0); /* -10 + 100 + 0: the 10 left */
-    CHECK_EQ(apply(e, m, msg_add(m, 1, 6, 'S', 10, 1001000), out), 1); /* two-sided again */
+    CHECK_EQ(apply(e, m, itch_add(m, 'A', 1, 6, 'S', 10, 1001000), out), 1); /* two-sided again */
     CHECK_SAME(out[5], 100.0);                /* e = 0 (the touch before was one-sided): 100 + 0 + 0 */
     CHECK_SAME(out[6], 0.0);                  /* log(100.05 / 100.05): the windows went on where they were */
     ll_ml_engine_destroy(e);
@@ -274,17 +230,17 @@ static size_t tiny_stream(uint8_t *buf)
 {
     uint8_t m[64];
     size_t at = 0;
-    at = frame(buf, at, m, msg_header(m, 'S', 0));
-    at = frame(buf, at, m, msg_header(m, 'R', 1));
-    at = frame(buf, at, m, msg_add(m, 1, 1, 'B', 100, 1000000));
-    at = frame(buf, at, m, msg_add(m, 1, 2, 'S', 300, 1001000));
-    at = frame(buf, at, m, 0);                           /* an empty frame: skipped */
+    at = itch_frame(buf, at, m, itch_header(m, 'S', 0));
+    at = itch_frame(buf, at, m, itch_header(m, 'R', 1));
+    at = itch_frame(buf, at, m, itch_add(m, 'A', 1, 1, 'B', 100, 1000000));
+    at = itch_frame(buf, at, m, itch_add(m, 'A', 1, 2, 'S', 300, 1001000));
+    at = itch_frame(buf, at, m, 0);                           /* an empty frame: skipped */
     m[0] = 'P';
-    at = frame(buf, at, m, 44);                          /* an unknown type: skipped */
-    at = frame(buf, at, m, msg_ref(m, 'X', 1, 2, 200));
-    at = frame(buf, at, m, msg_add(m, 2, 3, 'B', 7, 5000));
-    at = frame(buf, at, m, msg_ref(m, 'E', 1, 1, 40));
-    at = frame(buf, at, m, msg_ref(m, 'D', 2, 3, 0));
+    at = itch_frame(buf, at, m, 44);                          /* an unknown type: skipped */
+    at = itch_frame(buf, at, m, itch_ref(m, 'X', 1, 2, 200));
+    at = itch_frame(buf, at, m, itch_add(m, 'A', 2, 3, 'B', 7, 5000));
+    at = itch_frame(buf, at, m, itch_ref(m, 'E', 1, 1, 40));
+    at = itch_frame(buf, at, m, itch_ref(m, 'D', 2, 3, 0));
     return at;
 }
 
@@ -344,9 +300,9 @@ static void test_streams(void)
     CHECK_EQ(ll_ml_engine_apply_stream(e, one, 3, feats, locs, stamps, 6, &err), LL_EBADFRAME);
     CHECK_EQ(err.type, 'D');
     uint8_t bad[256], m[64];
-    size_t at = frame(bad, 0, m, msg_add(m, 1, 1, 'B', 100, 1000000));
+    size_t at = itch_frame(bad, 0, m, itch_add(m, 'A', 1, 1, 'B', 100, 1000000));
     size_t second = at;
-    at = frame(bad, at, m, msg_add(m, 1, 1, 'B', 100, 1000000)); /* a duplicate ref */
+    at = itch_frame(bad, at, m, itch_add(m, 'A', 1, 1, 'B', 100, 1000000)); /* a duplicate ref */
     CHECK_EQ(ll_ml_engine_apply_stream(e, bad, at, feats, locs, stamps, 6, &err), LL_EDUPORDER);
     CHECK_EQ(err.offset, second);
     CHECK_EQ(err.ref, 1);

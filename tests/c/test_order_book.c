@@ -28,6 +28,7 @@
 #include "order_book.h"
 
 #include "check.h"
+#include "itch_build.h"
 
 static ll_book *new_book(uint64_t max_orders, uint64_t max_instruments)
 {
@@ -355,70 +356,7 @@ static void test_collisions(void)
     ll_book_destroy(b);
 }
 
-/* ------------------------------------------------------------ ITCH */
-static size_t msg_header(uint8_t *m, char type, uint16_t locate)
-{
-    memset(m, 0, 64);
-    m[0] = (uint8_t)type;
-    ll_put_be16(m + 1, locate);
-    ll_put_be16(m + 3, 0);
-    ll_put_be16(m + 5, 0x0001); /* timestamp: 1 << 32 | 2 */
-    ll_put_be32(m + 7, 2);
-    return ll_itch_size((uint8_t)type);
-}
-
-static size_t msg_add(uint8_t *m, char type, uint16_t locate, uint64_t ref, char side, uint32_t shares,
-                      uint32_t price)
-{
-    size_t n = msg_header(m, type, locate);
-    ll_put_be64(m + LL_ITCH_OFF_A_REF, ref);
-    m[LL_ITCH_OFF_A_SIDE] = (uint8_t)side;
-    ll_put_be32(m + LL_ITCH_OFF_A_SHARES, shares);
-    memcpy(m + LL_ITCH_OFF_A_STOCK, "TEST    ", 8);
-    ll_put_be32(m + LL_ITCH_OFF_A_PRICE, price);
-    if (type == 'F')
-        memcpy(m + LL_ITCH_OFF_F_MPID, "GSCO", 4);
-    return n;
-}
-
-static size_t msg_ref_shares(uint8_t *m, char type, uint64_t ref, uint32_t shares)
-{
-    size_t n = msg_header(m, type, 999); /* the locate of E/C/X/D/U is ignored */
-    ll_put_be64(m + LL_ITCH_OFF_E_REF, ref);
-    if (type != 'D')
-        ll_put_be32(m + LL_ITCH_OFF_E_SHARES, shares);
-    if (type == 'C') {
-        m[LL_ITCH_OFF_C_PRINTABLE] = 'Y';
-        ll_put_be32(m + LL_ITCH_OFF_C_PRICE, 123);
-    }
-    return n;
-}
-
-static size_t msg_replace(uint8_t *m, uint64_t ref, uint64_t new_ref, uint32_t shares, uint32_t price)
-{
-    size_t n = msg_header(m, 'U', 999);
-    ll_put_be64(m + LL_ITCH_OFF_U_REF, ref);
-    ll_put_be64(m + LL_ITCH_OFF_U_NEW_REF, new_ref);
-    ll_put_be32(m + LL_ITCH_OFF_U_SHARES, shares);
-    ll_put_be32(m + LL_ITCH_OFF_U_PRICE, price);
-    return n;
-}
-
-static size_t msg_directory(uint8_t *m, uint16_t locate, const char *stock8)
-{
-    size_t n = msg_header(m, 'R', locate);
-    memcpy(m + LL_ITCH_OFF_R_STOCK, stock8, 8);
-    return n;
-}
-
-/* append a frame: length, then the message */
-static size_t frame(uint8_t *buf, size_t at, const uint8_t *m, size_t n)
-{
-    ll_put_be16(buf + at, (uint16_t)n);
-    memcpy(buf + at + 2, m, n);
-    return at + 2 + n;
-}
-
+/* ------------------------------------------------------------ ITCH (messages: itch_build.h) */
 static void test_itch_apply(void)
 {
     CHECK_EQ(ll_book_message_size('S'), 12);
@@ -439,41 +377,41 @@ static void test_itch_apply(void)
 
     ll_book *b = new_book(100, 4);
     ll_book_err err;
-    size_t n = msg_directory(m, 3, "AAPL    ");
+    size_t n = itch_directory(m, 3, "AAPL    ");
     CHECK_EQ(ll_book_apply(b, m, n, &err), 0);
     uint16_t locs[4];
     char stocks[32];
     CHECK_EQ(ll_book_symbols(b, locs, stocks, 4), 1);
     CHECK_EQ(locs[0], 3);
     CHECK(memcmp(stocks, "AAPL    ", 8) == 0);
-    n = msg_directory(m, 0, "BAD     ");
+    n = itch_directory(m, 0, "BAD     ");
     CHECK_EQ(ll_book_apply(b, m, n, &err), LL_EBADLOCATE);
 
-    n = msg_add(m, 'A', 3, 42, 'B', 100, 1892300);
+    n = itch_add(m, 'A', 3, 42, 'B', 100, 1892300);
     CHECK_EQ(ll_book_apply(b, m, n, &err), 1);
-    n = msg_add(m, 'F', 3, 43, 'S', 200, 1892400);
+    n = itch_add(m, 'F', 3, 43, 'S', 200, 1892400);
     CHECK_EQ(ll_book_apply(b, m, n, &err), 1);
     CHECK_BEST(b, 3, 1892300, 100, 1892400, 200);
-    n = msg_add(m, 'A', 3, 44, 'Q', 100, 1);
+    n = itch_add(m, 'A', 3, 44, 'Q', 100, 1);
     CHECK_EQ(ll_book_apply(b, m, n, &err), LL_EBADSIDE);
     CHECK_EQ(err.side, 'Q');
-    n = msg_ref_shares(m, 'E', 42, 10);
+    n = itch_ref(m, 'E', 999, 42, 10);
     CHECK_EQ(ll_book_apply(b, m, n, &err), 1);
-    n = msg_ref_shares(m, 'C', 42, 10);
+    n = itch_ref(m, 'C', 999, 42, 10);
     CHECK_EQ(ll_book_apply(b, m, n, &err), 1);
-    n = msg_ref_shares(m, 'X', 42, 10);
+    n = itch_ref(m, 'X', 999, 42, 10);
     CHECK_EQ(ll_book_apply(b, m, n, &err), 1);
     CHECK_BEST(b, 3, 1892300, 70, 1892400, 200);
-    n = msg_ref_shares(m, 'X', 42, 71);
+    n = itch_ref(m, 'X', 999, 42, 71);
     CHECK_EQ(ll_book_apply(b, m, n, &err), LL_EOVERFILL);
     CHECK_EQ(err.left, 70);
-    n = msg_replace(m, 43, 45, 300, 1892500);
+    n = itch_replace(m, 999, 43, 45, 300, 1892500);
     CHECK_EQ(ll_book_apply(b, m, n, &err), 1);
     CHECK_BEST(b, 3, 1892300, 70, 1892500, 300);
-    n = msg_ref_shares(m, 'D', 42, 0);
+    n = itch_ref(m, 'D', 999, 42, 0);
     CHECK_EQ(ll_book_apply(b, m, n, &err), 1);
     CHECK_BEST(b, 3, -1, -1, 1892500, 300);
-    n = msg_header(m, 'S', 0);
+    n = itch_header(m, 'S', 0);
     m[LL_ITCH_OFF_S_EVENT] = 'O';
     CHECK_EQ(ll_book_apply(b, m, n, &err), 0);
 
@@ -493,17 +431,17 @@ static void test_itch_stream(void)
     static uint8_t buf[4096];
     uint8_t m[64];
     size_t at = 0;
-    at = frame(buf, at, m, msg_directory(m, 1, "MSFT    "));
-    at = frame(buf, at, m, msg_add(m, 'A', 1, 1, 'B', 100, 4000000));
-    at = frame(buf, at, m, msg_add(m, 'F', 1, 2, 'S', 100, 4010000));
+    at = itch_frame(buf, at, m, itch_directory(m, 1, "MSFT    "));
+    at = itch_frame(buf, at, m, itch_add(m, 'A', 1, 1, 'B', 100, 4000000));
+    at = itch_frame(buf, at, m, itch_add(m, 'F', 1, 2, 'S', 100, 4010000));
     m[0] = 'P'; /* a trade: unknown to the book, skipped */
-    at = frame(buf, at, m, 44);
-    at = frame(buf, at, m, 0); /* an empty frame: skipped too */
-    at = frame(buf, at, m, msg_ref_shares(m, 'E', 1, 100));
+    at = itch_frame(buf, at, m, 44);
+    at = itch_frame(buf, at, m, 0); /* an empty frame: skipped too */
+    at = itch_frame(buf, at, m, itch_ref(m, 'E', 999, 1, 100));
     size_t bad_at = at;
-    at = frame(buf, at, m, msg_ref_shares(m, 'X', 9, 1)); /* unknown order: rejected */
-    at = frame(buf, at, m, msg_replace(m, 2, 3, 50, 4020000));
-    at = frame(buf, at, m, msg_ref_shares(m, 'D', 3, 0));
+    at = itch_frame(buf, at, m, itch_ref(m, 'X', 999, 9, 1)); /* unknown order: rejected */
+    at = itch_frame(buf, at, m, itch_replace(m, 999, 2, 3, 50, 4020000));
+    at = itch_frame(buf, at, m, itch_ref(m, 'D', 999, 3, 0));
 
     ll_book *b = new_book(100, 4);
     ll_book_stats st;
@@ -584,8 +522,8 @@ static void test_itch_stream(void)
     }
 
     /* a frame whose length is not its type's size */
-    size_t k = frame(buf, 0, m, msg_add(m, 'A', 1, 1, 'B', 100, 4000000));
-    k = frame(buf, k, m, 35); /* an A of 35 bytes */
+    size_t k = itch_frame(buf, 0, m, itch_add(m, 'A', 1, 1, 'B', 100, 4000000));
+    k = itch_frame(buf, k, m, 35); /* an A of 35 bytes */
     b = new_book(100, 4);
     memset(&st, 0, sizeof st);
     rc = ll_book_apply_stream(b, buf, k, 0, &st, &err);
