@@ -74,7 +74,7 @@ distclean: clean
 
 readme: setup
 	$(BIN)/python -c 'from pathlib import Path; from labs import report; \
-	    print("README updated" if report.update_readme(Path("README.md"), report.latest_committed(Path("results"))) else "README unchanged")'
+	    print("README updated" if report.update_readme(Path("README.md"), report.all_committed(Path("results"))) else "README unchanged")'
 
 notebooks-build: setup
 	$(BIN)/python results/make_notebooks.py

@@ -60,7 +60,7 @@ def _make_suite(lab: Lab, workload: Workload) -> type:
         key = (lab.id, workload.id, impl)
         if key not in _runs:
             try:
-                _runs[key] = workload.run(impl, SIZE)
+                _runs[key] = workload.measure(impl, SIZE)
             except Skip:
                 _runs[key] = []
         want = None if variant == NO_VARIANT else variant

@@ -44,6 +44,7 @@ LL_EBADFRAME = -1022
 LL_EUNKNOWNMSG = -1023
 LL_EBADMODEL = -1024
 LL_ENONFINITE = -1025
+LL_ECORRUPT = -1026
 
 ERRORS = {
     LL_EBADNAME: errors.bad_name,
@@ -74,6 +75,8 @@ ERRORS = {
     # lab 6: cimpl/ml_inference.py words them as pyimpl.ml_inference does (the row and column of a NaN)
     LL_EBADMODEL: lambda what: _model_error(f"{what}: model arrays that do not fit, hold NaN/inf, or scale <= 0"),
     LL_ENONFINITE: lambda what: ValueError(f"{what}: input has NaN or inf: features must be finite"),
+    # lab 3: damaged data is its own exception, never a ValueError (a caller's mistake)
+    LL_ECORRUPT: errors.corrupted,
 }
 
 

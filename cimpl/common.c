@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -62,4 +63,39 @@ int64_t ll_lookup_fact(const ll_fact *facts, size_t n, const char *key)
         if (strcmp(facts[i].key, key) == 0)
             return facts[i].value;
     return -1;
+}
+
+int ll_ofd_reopen(int fd)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int nfd = open(path, O_RDWR | O_CLOEXEC);
+    return nfd >= 0 ? nfd : -errno;
+}
+
+static struct flock ofd_range(int type, int64_t start, int64_t len)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl); /* l_pid must be 0 for OFD locks */
+    fl.l_type = (short)type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)start;
+    fl.l_len = (off_t)len;
+    return fl;
+}
+
+int ll_ofd_lock(int fd, int64_t start, int64_t len, int type)
+{
+    struct flock fl = ofd_range(type, start, len);
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+        return LL_OK;
+    return errno == EAGAIN || errno == EACCES ? LL_EBUSY : -errno;
+}
+
+int ll_ofd_held(int fd, int64_t start, int64_t len)
+{
+    struct flock fl = ofd_range(F_WRLCK, start, len);
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        return -errno;
+    return fl.l_type != F_UNLCK;
 }

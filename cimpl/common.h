@@ -18,6 +18,10 @@
 #define LL_PAD 128
 
 #define LL_EXPORT __attribute__((visibility("default")))
+/* A call whose result says whether it happened (a push that found the ring
+ * full, an error): ignoring it is a warning, and -Werror makes it an error.
+ * (GCC does not accept a (void) cast as using it: handle the result.) */
+#define LL_MUST_USE __attribute__((warn_unused_result))
 
 /* Error codes returned by the library.  A negative errno (-ENOENT, ...) is an
  * OS error; the values below are our own.  Keep in sync with
@@ -52,6 +56,8 @@ enum {
     /* lab 6, ML inference (cimpl/ml_inference.c) */
     LL_EBADMODEL = -1024,   /* model arrays that do not fit, hold NaN/inf, or a scale <= 0 */
     LL_ENONFINITE = -1025,  /* an input feature is NaN or inf (the call says which row/column) */
+    /* lab 3, the ring */
+    LL_ECORRUPT = -1026,    /* data arrived damaged (an echo that is not the message sent): never a caller's mistake */
 };
 
 /* CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads too, so a
@@ -90,5 +96,23 @@ int64_t ll_lookup_fact(const ll_fact *facts, size_t n, const char *key); /* -1 i
 /* 1 if process `pid` exists and is not a zombie (killed but not yet reaped
  * counts as dead), 0 otherwise. */
 int ll_pid_alive(uint32_t pid);
+
+/* Open-file-description locks (fcntl F_OFD_SETLK), the one mechanism that
+ * says who holds a segment or a ring role.  Such a lock belongs to one open
+ * file description, not to a process: two opens in one process conflict like
+ * two processes do, and the kernel drops the lock when the description's last
+ * fd closes - a killed holder frees what it held, with no pid to go stale.
+ * The pure-Python side takes the same locks with fcntl.fcntl.
+ *
+ * ll_ofd_reopen: a new description of the file `fd` is open on (through
+ * /proc/self/fd, so an unlinked file works too), O_RDWR|O_CLOEXEC; >= 0 or -errno.
+ * ll_ofd_lock: take a lock of `type` (F_RDLCK/F_WRLCK) on bytes [start, start+len)
+ * without waiting: LL_OK, LL_EBUSY (another description holds a conflicting
+ * lock) or -errno.
+ * ll_ofd_held: 1 if another description holds a lock that conflicts with a
+ * write lock on those bytes, 0 if none, -errno on error. */
+int ll_ofd_reopen(int fd);
+int ll_ofd_lock(int fd, int64_t start, int64_t len, int type);
+int ll_ofd_held(int fd, int64_t start, int64_t len);
 
 #endif

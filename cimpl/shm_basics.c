@@ -35,6 +35,7 @@ struct ll_segment {
     size_t map_size;    /* header + payload */
     uint64_t payload_size;
     uint32_t kind;
+    int fd;             /* kept open: it holds the "attached" lock (shm_layout.h) until close */
 };
 
 LL_EXPORT int ll_seg_check_name(const char *name)
@@ -71,20 +72,41 @@ static ll_segment *fail(int *err, int code)
     return NULL;
 }
 
+/* Map the file and take the "attached" read lock; the handle owns fd from
+ * here on (on failure fd is closed). */
 static ll_segment *map_segment(int fd, size_t map_size, int *err)
 {
+    int rc = ll_ofd_lock(fd, LL_SEG_LOCK_ATTACHED, 1, F_RDLCK);
+    if (rc != LL_OK) { /* only a write lock could refuse it, and nobody takes one on this byte */
+        close(fd);
+        return fail(err, rc);
+    }
     void *base = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED)
-        return fail(err, -errno);
+    if (base == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return fail(err, -e);
+    }
     ll_segment *s = calloc(1, sizeof *s);
     if (s == NULL) {
         munmap(base, map_size);
+        close(fd);
         return fail(err, -ENOMEM);
     }
     s->hdr = base;
     s->payload = (uint8_t *)base + LL_SEG_HEADER_SIZE;
     s->map_size = map_size;
+    s->fd = fd;
     return s;
+}
+
+/* Unmap, close (which drops the lock), free. */
+static int release_segment(ll_segment *s)
+{
+    int rc = munmap(s->hdr, s->map_size) == 0 ? LL_OK : -errno;
+    close(s->fd);
+    free(s);
+    return rc;
 }
 
 LL_EXPORT ll_segment *ll_seg_create(const char *name, uint64_t payload_size, uint32_t kind, int *err)
@@ -112,8 +134,7 @@ LL_EXPORT ll_segment *ll_seg_create(const char *name, uint64_t payload_size, uin
         shm_unlink(path);
         return fail(err, -e);
     }
-    ll_segment *s = map_segment(fd, map_size, err);
-    close(fd); /* the mapping keeps the memory alive */
+    ll_segment *s = map_segment(fd, map_size, err); /* owns fd now */
     if (s == NULL) {
         shm_unlink(path);
         return NULL;
@@ -155,8 +176,7 @@ LL_EXPORT ll_segment *ll_seg_attach(const char *name, uint32_t kind, int *err)
         close(fd);
         return fail(err, LL_EBADMAGIC);
     }
-    ll_segment *s = map_segment(fd, (size_t)st.st_size, err);
-    close(fd);
+    ll_segment *s = map_segment(fd, (size_t)st.st_size, err); /* owns fd now */
     if (s == NULL)
         return NULL;
     /* acquire: pairs with the creator's release store of the magic. */
@@ -175,8 +195,7 @@ LL_EXPORT ll_segment *ll_seg_attach(const char *name, uint32_t kind, int *err)
     else if (s->hdr->kind == LL_KIND_QUOTE && s->hdr->payload_size != sizeof(ll_quote_channel))
         bad = LL_EBADLAYOUT;
     if (bad != LL_OK) {
-        munmap(s->hdr, s->map_size);
-        free(s);
+        release_segment(s);
         return fail(err, bad);
     }
     s->payload_size = s->hdr->payload_size;
@@ -190,6 +209,8 @@ LL_EXPORT void *ll_seg_payload(const ll_segment *s) { return s ? s->payload : NU
 LL_EXPORT uint64_t ll_seg_payload_size(const ll_segment *s) { return s ? s->payload_size : 0; }
 LL_EXPORT uint32_t ll_seg_kind(const ll_segment *s) { return s ? s->kind : 0; }
 LL_EXPORT uint32_t ll_seg_creator_pid(const ll_segment *s) { return s ? s->hdr->creator_pid : 0; }
+/* The segment's open file: a ring end opens its own description of it for its role lock. */
+LL_EXPORT int ll_seg_fd(const ll_segment *s) { return s ? s->fd : -1; }
 
 /* Bounds-checked copies, so Python can move bytes without a raw pointer. */
 LL_EXPORT int ll_seg_read(const ll_segment *s, uint64_t offset, void *dst, uint64_t n)
@@ -208,14 +229,13 @@ LL_EXPORT int ll_seg_write(ll_segment *s, uint64_t offset, const void *src, uint
     return LL_OK;
 }
 
-/* Unmap and free the handle.  The segment itself lives on until unlinked. */
+/* Unmap, drop the "attached" lock and free the handle.  The segment itself
+ * lives on until unlinked. */
 LL_EXPORT int ll_seg_close(ll_segment *s)
 {
     if (s == NULL)
         return LL_EINVAL;
-    int rc = munmap(s->hdr, s->map_size) == 0 ? LL_OK : -errno;
-    free(s);
-    return rc;
+    return release_segment(s);
 }
 
 /* Remove the name; processes that mapped it keep their mapping. */
@@ -437,6 +457,8 @@ LL_EXPORT int64_t ll_layout_info(const char *what)
         {"kind_quote", LL_KIND_QUOTE},
         {"kind_counters", LL_KIND_COUNTERS},
         {"kind_ring", LL_KIND_RING},
+        {"lock_attached", LL_SEG_LOCK_ATTACHED},
+        {"lock_bytes", LL_SEG_LOCK_BYTES},
         {"hdr.magic", offsetof(ll_seg_header, magic)},
         {"hdr.version", offsetof(ll_seg_header, version)},
         {"hdr.header_size", offsetof(ll_seg_header, header_size)},

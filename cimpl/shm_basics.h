@@ -17,6 +17,7 @@ void *ll_seg_payload(const ll_segment *s);
 uint64_t ll_seg_payload_size(const ll_segment *s);
 uint32_t ll_seg_kind(const ll_segment *s);
 uint32_t ll_seg_creator_pid(const ll_segment *s);
+int ll_seg_fd(const ll_segment *s);
 int ll_seg_read(const ll_segment *s, uint64_t offset, void *dst, uint64_t n);
 int ll_seg_write(ll_segment *s, uint64_t offset, const void *src, uint64_t n);
 int ll_seg_close(ll_segment *s);

@@ -53,6 +53,7 @@ _payload = _sig("ll_seg_payload", c_void_p, c_void_p)
 _payload_size = _sig("ll_seg_payload_size", c_uint64, c_void_p)
 _kind = _sig("ll_seg_kind", c_uint32, c_void_p)
 _creator_pid = _sig("ll_seg_creator_pid", c_uint32, c_void_p)
+_fd = _sig("ll_seg_fd", c_int, c_void_p)
 _read = _sig("ll_seg_read", c_int, c_void_p, c_uint64, c_void_p, c_uint64)
 _write = _sig("ll_seg_write", c_int, c_void_p, c_uint64, c_char_p, c_uint64)
 _close = _sig("ll_seg_close", c_int, c_void_p)
@@ -131,6 +132,12 @@ class Segment(SegmentAPI):
     @property
     def closed(self) -> bool:
         return self._h is None
+
+    @property
+    def fd(self) -> int:
+        """The segment's open file, held by C (a ring end opens its own description of it for its role lock)."""
+        self._check_open()
+        return _fd(self._h)
 
     @property
     def address(self) -> int:

@@ -32,6 +32,17 @@
 /* Largest payload we agree to create: 1 GiB. */
 #define LL_SEG_MAX_PAYLOAD (1ull << 30)
 
+/* ------------------------------------------------------------------ locks */
+/* Who holds a segment is told by open-file-description locks (common.h) on
+ * bytes of the segment's file, never by a pid alone: every open Segment holds
+ * a read lock on byte LL_SEG_LOCK_ATTACHED for as long as it is open (so
+ * `latencylab clean` can tell a segment in use from one left behind), and a
+ * ring's producer and consumer hold write locks on bytes 0 and 1
+ * (spsc_layout.h).  Locks are advisory: the bytes are read and written as
+ * usual, the locks only say who is there. */
+#define LL_SEG_LOCK_ATTACHED 2
+#define LL_SEG_LOCK_BYTES 3 /* bytes [0, 3) carry locks: `clean` asks about all of them */
+
 /* ----------------------------------------------------------------- header */
 #define LL_SEG_MAGIC 0x314d48534c4c4c4cull /* "LLLLSHM1" read as little-endian bytes */
 #define LL_SEG_VERSION 1u

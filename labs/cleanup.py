@@ -2,10 +2,13 @@
 
 Only names with our prefix (/dev/shm/latencylab-*) are touched, never anybody
 else's.  A process killed mid-run cannot unlink its segment; this can.  A
-segment whose header names a creator process that is still running is in use
-(a benchmark in another terminal, say) and is kept unless `everything=True`;
-so is a file without our header (a peer's scratch segment, a segment being
-created) that is younger than a minute.
+segment is in use, and kept unless `everything=True`, while any process holds
+it open - every open Segment holds a lock on one byte of the file, and a
+ring's producer and consumer one each (pyimpl/shm_basics.py, LOCK_BYTES), and
+the kernel drops them when the holder dies, so a ring whose creator died but
+whose roles were taken over by live processes is kept - or while the creator
+its header names is running.  A file without our header (a peer's scratch
+segment, a segment being created) is kept while younger than a minute.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import struct
 import time
 
-from pyimpl.shm_basics import MAGIC, PREFIX, SHM_DIR, pid_alive
+from pyimpl.shm_basics import LOCK_BYTES, MAGIC, PREFIX, SHM_DIR, ofd_held, pid_alive
 
 YOUNG_S = 60.0  # a headerless file younger than this may be in use
 
@@ -48,6 +51,21 @@ def creator_pid(path: str) -> int | None:
     return struct.unpack_from("<I", head, 28)[0]
 
 
+def held(path: str) -> bool:
+    """True if some process holds the segment open (a lock on one of its first
+    LOCK_BYTES bytes: a Segment's "attached" lock or a ring role)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return ofd_held(fd, 0, LOCK_BYTES)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def clean_segments(everything: bool = False) -> list[str]:
     """Unlink our segments whose creator is gone (all of them with
     everything=True); return the file names removed."""
@@ -56,6 +74,8 @@ def clean_segments(everything: bool = False) -> list[str]:
         path = os.path.join(SHM_DIR, name)
         pid = creator_pid(path)
         if not everything:
+            if held(path):
+                continue  # a live process holds it open (its creator, or one that took a ring role over)
             if pid is not None and pid_alive(pid):
                 continue  # its creator is running
             if pid is None and _age_s(path) < YOUNG_S:

@@ -80,6 +80,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             console.print(f"[red]{e}[/]")
             return 2
     out_dir = Path(args.out) if args.out else default_out_dir(size, bool(args.itch))
+    commit = machine.git_commit()
+    if size == "full" and not args.out and not args.itch and commit and commit.endswith("-dirty"):
+        # results/<machine>/ is what gets committed: its figures must come from a commit
+        console.print(f"[red]refusing a full run into {out_dir}: the working tree has uncommitted changes "
+                      f"({commit}), so no commit would hold the code these figures come from.[/] "
+                      "Commit first, or write elsewhere with --out DIR.")
+        return 2
     n_tasks = 1 + len(runner.tasks(labs))
     before = set(cleanup.leftover_segments())
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -48,7 +48,7 @@ def machine_id() -> str:
     return f"{slug}-{len(usable_cpus())}cpu"
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """HEAD's short hash, with "-dirty" when the working tree has changes (the
     figures then come from code no commit holds)."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -87,15 +87,69 @@ def info() -> dict:
         "python": sys.version.split()[0],
         "numpy": numpy.__version__,
         "compiler": _compiler(),
-        "git_commit": _git_commit(),
+        "cpu_pair": pair_topology(),
+        "git_commit": git_commit(),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
 def cpu_pair() -> tuple[int, int] | None:
-    """Two CPUs for cross-core work: the first two usable, or None with fewer."""
+    """Two CPUs for cross-core work: the first two usable, or None with fewer.
+    They may be two hyper-threads of one core (pair_topology() says): then a
+    "cross-core" figure moves lines through one core's L1/L2, not between cores."""
     cpus = usable_cpus()
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+def _cpu_fact(cpu: int, name: str) -> str | None:
+    try:
+        with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _cpu_list(text: str | None) -> set[int] | None:
+    """'0-2,5' -> {0, 1, 2, 5}"""
+    if not text:
+        return None
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def pair_topology(pair: tuple[int, int] | None = None) -> dict:
+    """Where the two CPUs of a pair sit, from /sys (the kernel's view; in a VM,
+    the hypervisor's story, which may not be the host's truth): `smt_siblings`
+    (True: two hyper-threads of one physical core; None: unknown), their core
+    and package ids.  Recorded beside every cross-core figure."""
+    pair = pair or cpu_pair()
+    if pair is None:
+        return {"cpus": None, "smt_siblings": None}
+    a, b = pair
+    siblings = _cpu_list(_cpu_fact(a, "thread_siblings_list"))
+    return {
+        "cpus": list(pair),
+        "smt_siblings": None if siblings is None else b in siblings,
+        "core_ids": [_cpu_fact(a, "core_id"), _cpu_fact(b, "core_id")],
+        "package_ids": [_cpu_fact(a, "physical_package_id"), _cpu_fact(b, "physical_package_id")],
+    }
+
+
+def c2c_now() -> float | None:
+    """A quick c2c round trip (median of 3 batches of 20 k), for bracketing a
+    cross-core workload (lab.Workload.measure); None where it cannot be taken."""
+    pair = cpu_pair()
+    if pair is None:
+        return None
+    from cimpl import floors as cf
+
+    try:
+        return float(np.median(cf.c2c_rtt_ns(*pair, n=20_000, batches=3)))
+    except (OSError, ValueError):
+        return None
 
 
 def _per_iteration_ns(body, reps: int, n: int) -> float:
@@ -149,6 +203,7 @@ def floors(size: Size = "quick") -> dict:
             out["c2c_rtt_ns"] = float(np.median(batches))
             out["c2c_rtt_min_ns"] = float(batches.min())
             out["c2c_cpus"] = list(pair)
+            out["c2c_smt_siblings"] = pair_topology(pair)["smt_siblings"]
     reps, n = (7, 200_000) if full else (5, 50_000)
     measures = {
         "ctypes_call_ns": lambda: _ctypes_call_ns(reps, n),

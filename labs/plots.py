@@ -154,7 +154,9 @@ def _grouped_panel(ax, recs: list[dict], title: str, metrics: tuple[str, ...]) -
     order = [m for m in metrics if m in set(df.metric)]
     ranked = {flat(r): _label(r) for r in recs}
     hue_order = sorted(ranked, key=lambda f: _order(list(ranked.values())).index(ranked[f]))
-    sns.barplot(data=df, x="metric", y="value", hue="label", order=order, hue_order=hue_order, palette="tab10", ax=ax)
+    many = len(hue_order) > 10  # tab10 would repeat colours; labels turn upright to stay apart
+    sns.barplot(data=df, x="metric", y="value", hue="label", order=order, hue_order=hue_order,
+                palette="tab20" if many else "tab10", ax=ax)
     positive = df.value[df.value > 0]
     if len(positive) and positive.max() / positive.min() > 30:
         ax.set_yscale("log")
@@ -162,8 +164,13 @@ def _grouped_panel(ax, recs: list[dict], title: str, metrics: tuple[str, ...]) -
     targets = {(t["op"], t["value"]) for t in (r.get("target") for r in recs) if t}
     for op, value in sorted(targets):
         ax.axhline(value, color="#d62728", ls="--", lw=1.5, label=f"target {op} {_fmt(value, unit)}")
+    floor = next((r["floor"] for r in recs if r.get("floor")), None)
+    if floor:
+        name = floor["name"] + (f" x {floor['scale']:g}" if floor["scale"] != 1 else "")
+        ax.axhline(floor["value"], color="#555555", ls=":", lw=1.5, label=f"floor: {name} = {_fmt(floor['value'], unit)}")
     for container in ax.containers:
-        ax.bar_label(container, labels=[_fmt(v, unit) for v in container.datavalues], fontsize=7)
+        ax.bar_label(container, labels=[_fmt(v, unit) for v in container.datavalues], fontsize=6 if many else 7,
+                     rotation=90 if many else 0, padding=2)
     ax.set_title(title)
     ax.set_xlabel("")
     ax.set_ylabel(unit)

@@ -83,7 +83,13 @@ def merge(old: dict, new: dict, lab_ids: list[str]) -> dict:
                          "floors": new["floors"]}
     order = {lab: i for i, lab in enumerate(sorted(lab_runs, key=lambda lab: _lab_number(lab)))}
     records = sorted(kept + new["records"], key=lambda r: order.get(r["lab"], len(order)))
-    return {**new, "records": records, "lab_runs": lab_runs}
+    # notes and errors start with their lab's id ("<lab> <workload> [impl]: ..."): keep
+    # the other labs' own, as their records are kept
+    def others(key: str) -> list[str]:
+        return [x for x in (old.get(key, []) if same else []) if x.split(" ", 1)[0] not in lab_ids]
+
+    return {**new, "records": records, "lab_runs": lab_runs,
+            "notes": others("notes") + new.get("notes", []), "errors": others("errors") + new.get("errors", [])}
 
 
 def _lab_number(lab_id: str) -> int:
@@ -123,55 +129,90 @@ def _headline(results: dict, lab: str, metric: str, impl: str) -> dict | None:
     return None
 
 
-def targets_markdown(results: dict) -> str:
-    """The README's targets table: every seed target with the latest committed
-    C and Python figures of the metrics it judges."""
+def _cell(r: dict | None, lab, with_mark: bool = True) -> str:
+    if r is None:
+        return "not yet available" if lab is None or not lab.available else "-"
+    mark = {True: " ✅", False: " ❌", None: ""}[r["met"]] if with_mark else ""
+    return fmt_value(r["value"], r["unit"]) + mark
+
+
+def _machine_line(results: dict) -> str:
+    runs = results.get("lab_runs", {})
+    commits = sorted({v.get("git_commit") or "?" for v in runs.values()}) or [results["machine"].get("git_commit")]
+    dates = sorted(v.get("date", "")[:10] for v in runs.values()) or [results["machine"].get("date", "?")[:10]]
+    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    cpu = results["machine"].get("cpu_model", "?")
+    return (f"- `{results['machine']['id']}` ({cpu}, {results['machine'].get('cpus_online', '?')} CPUs): "
+            f"{results.get('size', '?')} runs of {len(runs)} labs, {span}, commits {', '.join(commits)}")
+
+
+def targets_markdown(runs: list[dict] | dict) -> str:
+    """The README's targets table: every seed target with the committed C and
+    Python figures of the metrics it judges, one pair of columns per machine
+    (so a reader sees whether a target holds on each), then the figures the
+    labs are about that no target judges.  `runs`: results.json dicts (one
+    per machine, see all_committed)."""
     from . import registry, targets
 
+    runs = [runs] if isinstance(runs, dict) else list(runs)
     available = {lab.id: lab for lab in registry.all_labs()}
-    lines = [
-        f"Committed results of `{results['machine']['id']}` ({results.get('size', '?')} run, "
-        f"{results['machine'].get('date', '?')[:10]}); ✅ met, ❌ not met.",
-        "",
-        "| target (brief) | lab | metric | C | Python |",
-        "|---|---|---|---|---|",
-    ]
+    names = [r["machine"]["id"] for r in runs]
+    lines = ["Committed results; ✅ met, ❌ not met, - no committed run of that lab on that machine:", ""]
+    lines += [_machine_line(r) for r in runs]
+    head = "| target (brief) | lab | metric | " + " | ".join(f"`{n}` C | `{n}` Python" for n in names) + " |"
+    lines += ["", head, "|" + "---|" * (3 + 2 * len(runs))]
     for t in targets.load():
         lab = available.get(t.lab)
         lab_cell = f"{lab.number}. {t.lab}" if lab else t.lab
+        if t.scope:
+            lab_cell += f" ({t.scope})"
         for metric in t.metrics:
-            cells = []
-            for impl in ("c", "python"):
-                r = _headline(results, t.lab, metric, impl)
-                if r is None:
-                    cells.append("not yet available" if lab is None or not lab.available else "-")
-                else:
-                    mark = {True: " ✅", False: " ❌", None: ""}[r["met"]]
-                    cells.append(fmt_value(r["value"], r["unit"]) + mark)
-            lines.append(f"| {t.brief} | {lab_cell} | `{metric}` | {cells[0]} | {cells[1]} |")
-    lines += ["", "Figures the labs are about that no seed target judges:", "",
-              "| lab | metric | implementation | value | x floor |", "|---|---|---|---|---|"]
+            cells = [_cell(_headline(r, t.lab, metric, impl), lab) for r in runs for impl in ("c", "python")]
+            lines.append(f"| {t.brief} | {lab_cell} | `{metric}` | " + " | ".join(cells) + " |")
+    lines += ["", "Figures the labs are about that no seed target judges (value, and its ratio to the machine's floor):",
+              "", "| lab | metric | implementation | " + " | ".join(f"`{n}`" for n in names) + " |",
+              "|" + "---|" * (3 + len(runs))]
     for lab in available.values():
         if not lab.available:
             continue
         for metric in (m for m in lab.metrics if m.outcome):
-            for r in results["records"]:
-                if r["lab"] == lab.id and r["metric"] == metric.id:
-                    impl = r["impl"] + (f" ({r['variant']})" if r.get("variant") else "")
-                    ratio = f"{r['ratio_to_floor']:.1f}x" if r.get("ratio_to_floor") else "-"
-                    lines.append(f"| {lab.number}. {lab.id} | `{metric.id}` | {impl} | "
-                                 f"{fmt_value(r['value'], r['unit'])} | {ratio} |")
+            keys: dict[tuple[str, str | None], None] = {}
+            for r in runs:
+                for rec in r["records"]:
+                    if rec["lab"] == lab.id and rec["metric"] == metric.id:
+                        keys[(rec["impl"], rec.get("variant"))] = None
+            for impl, variant in keys:
+                cells = []
+                for r in runs:
+                    rec = next((x for x in r["records"] if x["lab"] == lab.id and x["metric"] == metric.id
+                                and x["impl"] == impl and x.get("variant") == variant), None)
+                    if rec is None:
+                        cells.append("-")
+                    else:
+                        ratio = f" ({rec['ratio_to_floor']:.1f}x)" if rec.get("ratio_to_floor") else ""
+                        cells.append(fmt_value(rec["value"], rec["unit"]) + ratio)
+                label = impl + (f" ({variant})" if variant else "")
+                lines.append(f"| {lab.number}. {lab.id} | `{metric.id}` | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, results: dict) -> bool:
+def update_readme(readme: Path, runs: list[dict] | dict) -> bool:
     """Replace the block between the markers; True if the file changed."""
     text = readme.read_text()
     start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
-    new = text[:start] + "\n" + targets_markdown(results) + "\n" + text[end:]
+    new = text[:start] + "\n" + targets_markdown(runs) + "\n" + text[end:]
     if new != text:
         readme.write_text(new)
     return new != text
+
+
+def all_committed(results_dir: Path) -> list[dict]:
+    """Every machine's full run, results/<machine-id>/results.json, by machine id."""
+    runs = [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("*/results.json"))]
+    full = [r for r in runs if r.get("size") == "full"]
+    if not full:
+        raise FileNotFoundError(f"no results.json of a full run under {results_dir}/<machine-id>/")
+    return sorted(full, key=lambda r: r["machine"]["id"])
 
 
 def latest_committed(results_dir: Path) -> dict:

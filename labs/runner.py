@@ -53,12 +53,34 @@ def make_record(lab: Lab, impl: str, m: Measurement, floors: dict) -> dict:
         "better": metric.better,
     }
     floor = floors.get(metric.floor) if metric.floor else None
+    source = "run"
+    bracket = [v for v in m.extra.get("c2c_bracket_ns") or () if v]
+    if metric.floor == "c2c_rtt_ns" and len(bracket) == 2:
+        # the c2c measured just around this workload, not the run's first one: on
+        # a VM the two cores' distance can change between workloads
+        floor, source = sum(bracket) / 2, "bracket"
     if floor:
         ref = floor * metric.floor_scale
-        rec["floor"] = {"name": metric.floor, "scale": metric.floor_scale, "value": ref}
+        rec["floor"] = {"name": metric.floor, "scale": metric.floor_scale, "value": ref, "source": source}
         rec["ratio_to_floor"] = value / ref if ref > 0 else None
     rec.update({k: v for k, v in m.extra.items() if k not in rec})
     return rec
+
+
+def _record_notes(label: str, rec: dict) -> list[str]:
+    """What a record says that a reader of the table must not miss: samples the
+    histogram could not hold, a placement that moved under every attempt."""
+    what = label + (f" ({rec['variant']})" if rec.get("variant") else "")  # per sample, not per metric: p50 and p99 share it
+    notes = []
+    if rec.get("clamped_low"):
+        notes.append(f"{what}: {rec['clamped_low']} of {rec.get('n')} samples below 1 ns (min {rec.get('min_raw')} ns) "
+                     "were recorded as 1 ns")
+    if rec.get("clamped_high"):
+        notes.append(f"{what}: {rec['clamped_high']} samples above the histogram's range were recorded at its top")
+    if rec.get("placement_moved"):
+        notes.append(f"{what}: the c2c floor moved during every attempt {rec.get('c2c_bracket_ns')}: "
+                     "the VM's cores changed under the measurement")
+    return notes
 
 
 Progress = Callable[[str], None]
@@ -82,10 +104,12 @@ def run(labs: list[Lab], size: Size = "quick", on_start: Progress | None = None,
         label = f"{lab.id} {workload.id} [{impl}]"
         on_start(label)
         try:
-            for m in workload.run(impl, size):
+            for m in workload.measure(impl, size):
                 if not (isinstance(m.value, (int, float)) and math.isfinite(m.value)):
                     raise ValueError(f"{label}: workload returned a non-finite {m.metric}: {m.value!r}")
-                res.records.append(make_record(lab, impl, m, res.floors))
+                rec = make_record(lab, impl, m, res.floors)
+                res.records.append(rec)
+                res.notes.extend(n for n in _record_notes(label, rec) if n not in res.notes)
         except Skip as e:
             res.notes.append(f"{label}: skipped: {e}")
         except Exception as e:  # noqa: BLE001 - one broken workload must not lose the others' results

@@ -11,13 +11,18 @@ PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
 
 def latency_summary(samples_ns: np.ndarray, highest_ns: int = 10_000_000_000) -> dict:
     """Percentiles of a latency sample through an HdrHistogram (3 significant
-    digits, the field's standard).  Values are clamped to [1, highest_ns]."""
+    digits, the field's standard).  The histogram holds [1, highest_ns]: a
+    sample outside is recorded at that bound and counted, never hidden -
+    `clamped_low` (below 1 ns: a 0 from a coarse clock, or a negative
+    cross-core delta, which would mean the clocks disagree) and `clamped_high`
+    (above highest_ns) say how many, and `min_raw`/`max_raw` what they were."""
     samples = np.asarray(samples_ns, dtype=np.int64)
     if samples.size == 0:
         raise ValueError("no samples")
     h = HdrHistogram(1, highest_ns, 3)
     for v in np.clip(samples, 1, highest_ns).tolist():
         h.record_value(v)
+    low, high = int(np.count_nonzero(samples < 1)), int(np.count_nonzero(samples > highest_ns))
     pct = {f"p{p:g}": float(h.get_value_at_percentile(p)) for p in PERCENTILES}
     return {
         **pct,
@@ -25,6 +30,10 @@ def latency_summary(samples_ns: np.ndarray, highest_ns: int = 10_000_000_000) ->
         "max": float(h.get_max_value()),
         "mean": float(h.get_mean_value()),
         "n": int(h.get_total_count()),
+        "clamped_low": low,
+        "clamped_high": high,
+        "min_raw": int(samples.min()),
+        "max_raw": int(samples.max()),
     }
 
 

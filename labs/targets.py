@@ -20,6 +20,7 @@ class Target:
     op: str
     value: float
     unit: str
+    scope: str = ""  # what the judged figure covers, where it is less than the brief's words (shown in the README)
 
     def met(self, value: float | None) -> bool | None:
         if value is None or value != value:  # None or NaN: not measured
@@ -37,7 +38,8 @@ def parse(text: str) -> list[Target]:
     for t in doc.get("target", []):
         if t["op"] not in _OPS:
             raise ValueError(f"target {t['id']}: unknown op {t['op']!r}")
-        out.append(Target(t["id"], t["brief"], t["lab"], tuple(t["metrics"]), t["op"], float(t["value"]), t["unit"]))
+        out.append(Target(t["id"], t["brief"], t["lab"], tuple(t["metrics"]), t["op"], float(t["value"]), t["unit"],
+                          t.get("scope", "")))
     return out
 
 

@@ -69,6 +69,15 @@ def peer_died(what: str) -> PeerDiedError:
     return PeerDiedError(f"{what} died: its process is gone")
 
 
+class CorruptionError(RuntimeError):
+    """Data arrived damaged: an echo that is not the message sent, a message
+    out of its sequence.  Never the caller's mistake (that is a ValueError)."""
+
+
+def corrupted(what: str) -> CorruptionError:
+    return CorruptionError(f"{what}: data corrupted on the way")
+
+
 def ring_closed(what: str) -> EOFError:
     return EOFError(f"{what}: the producer closed the ring and every message has been read")
 

@@ -23,6 +23,7 @@ seqlock would need fences Python cannot express; the C one is portable.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import mmap
 import os
@@ -47,6 +48,10 @@ HEADER_SIZE = 128
 MAGIC = 0x314D48534C4C4C4C  # b"LLLLSHM1" as a little-endian u64
 VERSION = 1
 KIND_ANY, KIND_RAW, KIND_QUOTE, KIND_COUNTERS, KIND_RING = 0, 1, 2, 3, 4
+# Open-file-description locks on bytes of the file say who holds a segment
+# (cimpl/shm_layout.h): every open Segment holds a read lock on this byte
+LOCK_ATTACHED = 2
+LOCK_BYTES = 3  # bytes [0, 3) carry locks (a ring's roles take 0 and 1)
 
 # magic u64 | version u32 | header_size u32 | payload_size u64 | kind u32 | creator_pid u32
 _HEADER = struct.Struct("<QIIQII")
@@ -142,6 +147,35 @@ def pid_alive(pid: int) -> bool:
         return fields[0] not in ("Z", "X") or int(fields[17]) > 1
     except (OSError, IndexError, ValueError):
         return True
+
+
+# struct flock on Linux x86-64/arm64: l_type, l_whence (short), l_start, l_len (off_t), l_pid (int), padding
+_FLOCK = struct.Struct("hhqqi4x")
+
+
+def ofd_lock(fd: int, start: int, length: int, exclusive: bool) -> bool:
+    """Take an open-file-description lock (F_OFD_SETLK, cimpl/common.c:ll_ofd_lock)
+    on bytes [start, start+length) of `fd`'s file without waiting: True if taken,
+    False if another open file description holds a conflicting lock."""
+    kind = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(kind, os.SEEK_SET, start, length, 0))
+    except (BlockingIOError, PermissionError):  # EAGAIN / EACCES: held by another description
+        return False
+    return True
+
+
+def ofd_held(fd: int, start: int, length: int) -> bool:
+    """True if another open file description holds a lock on any of bytes
+    [start, start+length) of `fd`'s file (cimpl/common.c:ll_ofd_held)."""
+    got = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, start, length, 0))
+    return _FLOCK.unpack(got)[0] != fcntl.F_UNLCK
+
+
+def ofd_reopen(fd: int) -> int:
+    """A new open file description of the file `fd` is open on (through
+    /proc/self/fd, so an unlinked file works too): what a lock of one's own needs."""
+    return os.open(f"/proc/self/fd/{fd}", os.O_RDWR | os.O_CLOEXEC)
 
 
 def path_of(name: str) -> str:
@@ -265,9 +299,10 @@ class Segment(SegmentAPI):
 
     _impl = "pyimpl"
 
-    def __init__(self, name: str, mm: mmap.mmap, owner: bool) -> None:
+    def __init__(self, name: str, mm: mmap.mmap, fd: int, owner: bool) -> None:
         self._name = name
         self._mm = mm
+        self._fd = fd  # kept open: it holds the "attached" lock until close()
         self._owner = owner
         self._views: list[memoryview] = []  # released on close, so close never leaves a dangling view
         self._usable = True  # False once close() has released the views
@@ -291,17 +326,17 @@ class Segment(SegmentAPI):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             os.ftruncate(fd, HEADER_SIZE + size)  # tmpfs zero-fills: the magic reads 0 for now
+            ofd_lock(fd, LOCK_ATTACHED, 1, exclusive=False)  # nobody takes a write lock on it: never refused
             mm = mmap.mmap(fd, HEADER_SIZE + size)
         except BaseException:
             os.close(fd)
             os.unlink(path)
             raise
-        os.close(fd)  # the mapping keeps the memory alive
         # The header after the magic first, the magic last: an attacher that
         # sees the magic sees a complete header (x86-64 keeps stores in order).
         _HEADER.pack_into(mm, 0, 0, VERSION, HEADER_SIZE, size, kind, os.getpid())
         struct.pack_into("@Q", mm, 0, MAGIC)
-        return cls(name, mm, owner=True)
+        return cls(name, mm, fd, owner=True)
 
     @classmethod
     def attach(cls, name: str, kind: int = KIND_ANY) -> Segment:
@@ -312,9 +347,11 @@ class Segment(SegmentAPI):
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_size < HEADER_SIZE:
                 raise errors.not_ours(name)
+            ofd_lock(fd, LOCK_ATTACHED, 1, exclusive=False)
             mm = mmap.mmap(fd, st.st_size)
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
         try:
             magic, version, header_size, payload_size, found_kind, _pid = _HEADER.unpack_from(mm, 0)
             if magic != MAGIC:
@@ -329,13 +366,20 @@ class Segment(SegmentAPI):
                 raise errors.bad_layout(name)
         except BaseException:
             mm.close()
+            os.close(fd)
             raise
-        return cls(name, mm, owner=False)
+        return cls(name, mm, fd, owner=False)
 
     # ----------------------------------------------------------- access
     @property
     def closed(self) -> bool:
         return not self._usable
+
+    @property
+    def fd(self) -> int:
+        """The segment's open file (a ring end opens its own description of it for its role lock)."""
+        self._check_open()
+        return self._fd
 
     @property
     def buf(self) -> memoryview:
@@ -393,6 +437,8 @@ class Segment(SegmentAPI):
                 "(a slice, a NumPy array) is alive: delete it, then call close() again"
             ) from None
         self._mm = None
+        os.close(self._fd)  # drops the "attached" lock
+        self._fd = -1
 
 
 class SharedQuote(SharedQuoteAPI):

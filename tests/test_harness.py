@@ -166,10 +166,12 @@ def test_plot_draws_target_line():
 
 
 def test_readme_targets_table_matches_committed_results():
-    committed = report.latest_committed(ROOT / "results")
+    committed = report.all_committed(ROOT / "results")
     text = (ROOT / "README.md").read_text()
     block = text[text.index(report.README_BEGIN) + len(report.README_BEGIN):text.index(report.README_END)]
     assert block.strip() == report.targets_markdown(committed).strip(), "run `make readme`"
+    for run in committed:  # every committed machine has its columns
+        assert f"`{run['machine']['id']}` C" in block
 
 
 def test_committed_results_have_lab1_records():
@@ -231,7 +233,7 @@ def test_asv_suite_generated_from_declarations():
     assert cls.params == [["c", "python"], ["-"]]
     assert suites.ShmBasicsAccess.params[1] == ["-", "ctypes-per-call"]
     assert hasattr(suites, "FalseSharingCounters") and hasattr(suites, "FalseSharingPythonThreads")
-    assert suites.SpscRingStream.params[1] == ["-", "no-cache", "c->python", "python->c"]
+    assert suites.SpscRingStream.params[1] == ["-", "index", "index/no-cache", "c->python", "python->c"]
     assert hasattr(suites, "SpscRingRtt") and hasattr(suites, "SpscRingPeers")
     assert cls.track_visibility_p50_ns.unit == "ns"
 
@@ -294,3 +296,100 @@ def test_report_write_merges_with_existing_file(fake_results, tmp_path):
     merged = json.loads((tmp_path / "results.json").read_text())
     assert {r["lab"] for r in merged["records"]} == {"shm-basics", "false-sharing"}
     assert set(merged["lab_runs"]) == {"shm-basics", "false-sharing"}
+
+
+def test_results_merge_keeps_each_labs_notes_and_errors():
+    """Refreshing one lab replaces that lab's notes and errors and keeps the others' own."""
+    old = {"schema": 1, "size": "full", "machine": {"id": "m"}, "records": [],
+           "notes": ["shm-basics access [peer:x]: skipped: absent", "false-sharing w [c]: skipped: old note"],
+           "errors": ["shm-basics access [c]: RuntimeError: old", "false-sharing w [c]: RuntimeError: stale"]}
+    new = {"schema": 1, "size": "full", "machine": {"id": "m"}, "records": [], "floors": {},
+           "notes": ["false-sharing w [c]: skipped: new note"], "errors": []}
+    merged = report.merge(old, new, ["false-sharing"])
+    assert merged["notes"] == ["shm-basics access [peer:x]: skipped: absent", "false-sharing w [c]: skipped: new note"]
+    assert merged["errors"] == ["shm-basics access [c]: RuntimeError: old"]
+
+
+def test_committed_results_come_from_commits():
+    """No committed figure comes from a working tree no commit holds."""
+    for path in sorted((ROOT / "results").glob("*/results.json")):
+        run = json.loads(path.read_text())
+        for lab, info in run["lab_runs"].items():
+            assert info["git_commit"] and not info["git_commit"].endswith("-dirty"), (path, lab)
+        assert not (run["machine"].get("git_commit") or "").endswith("-dirty"), path
+        assert {r["lab"] for r in run["records"]} <= set(run["lab_runs"]), path
+
+
+def test_full_run_from_a_dirty_tree_is_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli.machine, "git_commit", lambda: "abc1234-dirty")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "shm-basics"]) == 2  # full, into results/<machine>/: refused before running
+    assert "uncommitted changes" in capsys.readouterr().out
+    assert not (tmp_path / "results").exists()
+
+
+def test_cross_core_workload_is_bracketed_and_rerun_when_the_floor_moves(monkeypatch):
+    from labs import machine
+
+    floors = iter([50.0, 400.0, 400.0, 410.0])  # moved during the first attempt, steady during the second
+    monkeypatch.setattr(machine, "c2c_now", lambda: next(floors))
+    runs = []
+
+    def run(impl, size):
+        runs.append(impl)
+        return [Measurement("lat_ns", 7.0)]
+
+    w = Workload("w", run, ("c",), ("lat_ns",), cross_core=True)
+    (m,) = w.measure("c", "quick")
+    assert runs == ["c", "c"]
+    assert m.extra["c2c_bracket_ns"] == [400.0, 410.0] and m.extra["c2c_attempts"] == 2
+    assert m.extra["placement_moved"] is False and "smt_siblings" in m.extra
+    rec = runner.make_record(FAKE, "c", Measurement("lat_ns", 7.0, extra=m.extra), FLOORS)
+    assert rec["floor"] == {"name": "c2c_rtt_ns", "scale": 0.5, "value": 202.5, "source": "bracket"}
+    # a workload that is not cross-core runs once, unbracketed
+    plain = Workload("p", run, ("c",), ("lat_ns",))
+    assert "c2c_bracket_ns" not in plain.measure("c", "quick")[0].extra
+
+
+def test_cross_core_figures_say_whether_the_cpus_share_a_core(monkeypatch):
+    from labs import machine
+
+    facts = {(0, "thread_siblings_list"): "0,2", (0, "core_id"): "0", (2, "core_id"): "0",
+             (0, "physical_package_id"): "0", (2, "physical_package_id"): "0"}
+    monkeypatch.setattr(machine, "_cpu_fact", lambda cpu, name: facts.get((cpu, name)))
+    assert machine.pair_topology((0, 2))["smt_siblings"] is True
+    facts[(0, "thread_siblings_list")] = "0-1"
+    assert machine.pair_topology((0, 2))["smt_siblings"] is False
+    del facts[(0, "thread_siblings_list")]
+    assert machine.pair_topology((0, 2))["smt_siblings"] is None  # unknown, not guessed
+    assert machine._cpu_list("0-2,5") == {0, 1, 2, 5}
+
+
+def test_clamped_samples_are_noted(monkeypatch):
+    def run(impl, size):
+        from labs import stats
+
+        return stats.latency_measurements([-5, -1, 0, 10, 20], "lat", ("lat_ns", "lat_ns"))
+
+    lab = Lab(number=9, id="shm-basics", title="fake", summary="fake",
+              metrics=(Metric("lat_ns", "ns", "lower", "d"),), workloads=(Workload("w", run, ("c",), ("lat_ns",)),))
+    monkeypatch.setattr(runner.machine, "floors", lambda size: dict(FLOORS))
+    monkeypatch.setattr(runner.machine, "info", lambda: {"id": "test-machine"})
+    res = runner.run([lab], "quick")
+    assert res.records[0]["clamped_low"] == 3
+    assert res.notes == ["shm-basics w [c]: 3 of 5 samples below 1 ns (min -5 ns) were recorded as 1 ns"]
+
+
+@pytest.mark.parametrize("test_file", ["test_shm_basics.py", "test_spsc_ring.py", "test_memory_ordering.py",
+                                       "test_order_book_c.py", "test_ml_inference_c.py", "test_false_sharing.py"])
+def test_an_unloadable_c_library_fails_the_run(test_file):
+    """A C library that does not load - the error a layout disagreement between C
+    and Python gives - must fail `make test`, never skip its tests quietly."""
+    import os
+
+    env = dict(os.environ, LATENCYLAB_LIBDIR="/nonexistent")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "-k", "cimpl",
+                          str(ROOT / "tests" / test_file)], capture_output=True, text=True, env=env, cwd=ROOT,
+                         timeout=120)
+    assert out.returncode not in (0, 5), out.stdout[-2000:]
+    assert "skipped" not in out.stdout.splitlines()[-1], out.stdout[-500:]

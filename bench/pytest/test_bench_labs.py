@@ -24,7 +24,7 @@ CASES = runner.tasks([lab for lab in registry.all_labs() if lab.available])
 def test_workload(benchmark, lab, workload, impl):
     benchmark.group = f"{lab.id}/{workload.id}"
     try:
-        measurements = benchmark.pedantic(workload.run, args=(impl, SIZE), rounds=1, iterations=1)
+        measurements = benchmark.pedantic(workload.measure, args=(impl, SIZE), rounds=1, iterations=1)
     except Skip as e:
         pytest.skip(str(e))
     for m in measurements:
