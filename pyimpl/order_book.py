@@ -188,10 +188,10 @@ class Book:
         self.add(order[0], new_ref, SIDE_NAMES[order[1]], shares, price)
 
     # ------------------------------------------------------------ ITCH
-    def apply(self, body) -> None:
+    def apply(self, body) -> bool:
         """Apply one ITCH 5.0 message (its body: type byte first, no length
-        prefix).  S is accepted and ignored, R fills the directory; other
-        types raise UnknownMessage."""
+        prefix); True if it was a book update.  S is accepted and ignored, R
+        fills the directory (both: False); other types raise UnknownMessage."""
         if not len(body):
             raise ItchError("truncated message at offset 0: no bytes left (the buffer has 0)")
         t = body[0]
@@ -200,7 +200,7 @@ class Book:
             raise UnknownMessage(f"unknown message type {_type_name(t)} at offset 0", 0, t)
         if len(body) != size:
             raise ItchError(f"{_type_name(t)} message of {len(body)} bytes at offset 0: the type has {size}")
-        self._apply(t, body, 0)
+        return self._apply(t, body, 0)
 
     def _apply(self, t: int, buf, at: int) -> bool:
         """The message of type t at buf[at:]; True if it was a book update.
