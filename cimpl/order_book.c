@@ -12,23 +12,26 @@
  * 1. No allocation on the hot path.  Orders live in a pool preallocated at
  *    create time (max_orders of them, 32 bytes each), handed out from a free
  *    list; price levels too (a level holds at least one order, so max_orders
- *    levels always suffice).  The pools are calloc'ed: for large sizes glibc
- *    maps fresh zero pages, which the kernel only backs with memory when they
- *    are first touched, so a book sized for 4 M orders costs what it holds.
- *    (A production handler would touch - prefault - them all up front and
- *    mlock them, to take the page faults before the market opens.)
+ *    levels always suffice).  The pools (and the map below) are anonymous
+ *    mappings: zero pages that the kernel only backs with memory when they
+ *    are first touched, so a book sized for 4 M orders costs what it holds -
+ *    and each first touch is a page fault on the hot path.  ll_book_prefault
+ *    takes them all up front (as a production handler does before the market
+ *    opens; it would also mlock them); the benchmarks call it, the tests
+ *    mostly do not.
  *
  * 2. ref -> order: an open-addressing hash map (one flat array of {ref, pool
  *    index} slots, a power of two >= 2 * max_orders so it is at most half
- *    full), linear probing.  A lookup is a hash, usually one cache line, and
- *    the order's own line: no pointer chasing through buckets.  The hash: see
- *    home() - it keeps the feed's sequential refs near each other in the map
- *    (a full 64-bit mix scatters every add to a cold cache line and page:
- *    4x slower on labs.feed's stream at the default capacity).  Deletion is by
- *    backward shift (Knuth's Algorithm R): the entries after the hole that
- *    would no longer be found from their home slot move back into it, so
- *    there are no tombstones, and a map that sees billions of adds and deletes
- *    a day never degrades or needs a rehash.
+ *    full), linear probing in Robin Hood order.  A lookup is a hash, usually
+ *    one cache line, and the order's own line: no pointer chasing through
+ *    buckets.  The hash: see home() - it keeps the feed's sequential refs near
+ *    each other in the map (a full 64-bit mix scatters every add to a cold
+ *    cache line and page: 4x slower on labs.feed's stream at the default
+ *    capacity).  Deletion is by backward shift: the entries after the hole
+ *    that sit past their home slot move back into it, so there are no
+ *    tombstones, and a map that sees billions of adds and deletes a day never
+ *    degrades or needs a rehash; the Robin Hood order (see map_dist) lets the
+ *    shift stop at the first entry that sits in its home slot.
  *
  * 3. Per instrument and side, the price levels, best first.  Two designs fit:
  *
@@ -98,6 +101,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "itch.h"
@@ -148,12 +153,12 @@ typedef struct {
 /* A hash map slot: 16 bytes, four per cache line. */
 typedef struct {
     uint64_t ref;
-    uint32_t idx1;        /* pool index + 1; 0 = empty (so calloc'ed memory is an empty map) */
-    uint32_t pad_;
+    uint32_t idx1;        /* pool index + 1; 0 = empty (so zero-filled memory is an empty map) */
+    uint32_t home;        /* home(ref), kept so a deletion's backward shift need not hash (map_erase) */
 } bk_slot;
 
 struct ll_book {
-    bk_order *orders;
+    bk_order *orders;     /* the three pools below are mmap'ed: see pool_map */
     uint32_t max_orders, orders_used, order_free, n_orders; /* used: high-water mark of the pool */
     bk_level *levels;
     uint32_t levels_used, level_free, n_levels;
@@ -166,6 +171,8 @@ struct ll_book {
     uint8_t *has_stock;   /* [65536] */
     uint32_t n_stocks;
     uint64_t level_growths;
+    size_t orders_bytes, levels_bytes, map_bytes; /* for munmap */
+    int prefaulted;
 };
 
 /* ------------------------------------------------------------ the hash map */
@@ -209,15 +216,34 @@ static inline uint64_t home(const ll_book *b, uint64_t ref)
     return (mix64(ref >> HASH_BLOCK_BITS) ^ ref) & b->map_mask;
 }
 
-/* The slot holding `ref`, or (not found) the empty slot where it would go;
- * *idx = its pool index, or NIL. */
+/* Robin Hood order.  Linear probing with one rule more: within a run of
+ * occupied slots the entries stay sorted by their home slot (an insert goes
+ * in front of the first entry whose home comes after its own, and the rest
+ * of the run moves up one slot).  Each slot keeps its entry's home, so the
+ * rule costs no hashing.  It buys two early stops:
+ * - a lookup stops at the first entry that is closer to its home than the
+ *   key would be there (the key cannot be further on);
+ * - a deletion shifts back only the entries that sit past their home, and
+ *   stops at the first one that sits in its home slot.
+ * On labs.feed's stream every ref sits in its home slot (consecutive refs
+ * fill consecutive slots of their block), so the runs are long but nothing
+ * is displaced: plain backward-shift deletion walked on to the end of each
+ * run (3.5 slots per deletion on simulate(200_000), a mispredicted branch
+ * at its end), this one looks at one slot (section 5.5 of the guide). */
+
+/* How far slot i is from home h, cyclically. */
+static inline uint64_t map_dist(const ll_book *b, uint64_t i, uint64_t h) { return (i - h) & b->map_mask; }
+
+/* The slot holding `ref`, or (not found) the slot where it would go
+ * (map_insert's `slot`); *idx = its pool index, or NIL. */
 static inline uint64_t map_probe(const ll_book *b, uint64_t ref, uint32_t *idx)
 {
-    uint64_t i = home(b, ref);
+    const uint64_t h = home(b, ref);
+    uint64_t i = h;
     for (;;) {
         const bk_slot *s = &b->map[i];
-        if (s->idx1 == 0) {
-            *idx = NIL;
+        if (s->idx1 == 0 || map_dist(b, i, s->home) < map_dist(b, i, h)) {
+            *idx = NIL; /* empty, or an entry whose home comes after ref's */
             return i;
         }
         if (s->ref == ref) {
@@ -235,29 +261,36 @@ static inline uint32_t map_find(const ll_book *b, uint64_t ref)
     return idx;
 }
 
-/* Backward-shift deletion.  After emptying slot `hole`, walk on: an entry
- * whose home lies cyclically in (hole, j] is still reachable with the hole
- * there, so it stays; any other entry would be cut off from its home by the
- * hole, so it moves back into it and its old slot becomes the hole.  Stop at
- * the first empty slot (the probe sequences that could cross the hole end
- * there).  The map is then exactly as if the key had never been inserted. */
-static void map_erase(ll_book *b, uint64_t hole)
+/* Put ref at `slot` (map_probe's answer for it, the map unchanged since),
+ * moving the entries from there to the next empty slot up by one. */
+static inline void map_insert(ll_book *b, uint64_t slot, uint64_t ref, uint32_t idx)
 {
-    const uint64_t mask = b->map_mask;
-    uint64_t j = hole;
+    bk_slot carry = {ref, idx + 1, (uint32_t)home(b, ref)};
+    for (uint64_t i = slot;; i = (i + 1) & b->map_mask) {
+        bk_slot next = b->map[i];
+        b->map[i] = carry;
+        if (next.idx1 == 0)
+            return;
+        carry = next;
+    }
+}
+
+/* Backward-shift deletion.  Empty slot `hole`; while the next entry sits
+ * past its home, move it back into the hole (its slot becomes the hole).
+ * Stop at an empty slot or an entry in its home slot: the order by home
+ * means no entry after that one has its home at or before the hole.  The
+ * map is then exactly as if the key had never been inserted. */
+static inline void map_erase(ll_book *b, uint64_t hole)
+{
     for (;;) {
-        j = (j + 1) & mask;
-        if (b->map[j].idx1 == 0)
+        uint64_t j = (hole + 1) & b->map_mask;
+        const bk_slot *s = &b->map[j];
+        if (s->idx1 == 0 || s->home == j)
             break;
-        uint64_t h = home(b, b->map[j].ref);
-        /* distances measured forward from the hole, modulo the size */
-        if (((h - hole - 1) & mask) < ((j - hole) & mask))
-            continue; /* h in (hole, j]: still reachable */
-        b->map[hole] = b->map[j];
+        b->map[hole] = *s;
         hole = j;
     }
-    b->map[hole].idx1 = 0;
-    b->map[hole].ref = 0;
+    b->map[hole] = (bk_slot){0, 0, 0};
 }
 
 /* ------------------------------------------------------------ pools */
@@ -387,7 +420,7 @@ static int instrument_create(ll_book *b, uint16_t locate, bk_instrument **out)
 
 /* Rest a new order (every check done, room reserved): pool, level, map.
  * li/pos: side_find's answer for its price. */
-static void rest(ll_book *b, bk_instrument *in, int side, uint16_t locate, uint64_t ref, uint32_t shares,
+static inline void rest(ll_book *b, bk_instrument *in, int side, uint16_t locate, uint64_t ref, uint32_t shares,
                  uint32_t price, uint64_t map_slot, uint32_t li, uint32_t pos)
 {
     bk_side *s = &in->side[side];
@@ -425,13 +458,12 @@ static void rest(ll_book *b, bk_instrument *in, int side, uint16_t locate, uint6
     l->tail = oi;
     l->count++;
     l->shares += shares;
-    b->map[map_slot].ref = ref;
-    b->map[map_slot].idx1 = oi + 1;
+    map_insert(b, map_slot, ref, oi);
 }
 
 /* Take a resting order out of its level (removing the level if it was its
  * last order), out of the map (map_slot: where its ref is) and back to the pool. */
-static void unrest(ll_book *b, uint32_t oi, uint64_t map_slot)
+static inline void unrest(ll_book *b, uint32_t oi, uint64_t map_slot)
 {
     bk_order *o = &b->orders[oi];
     bk_level *l = &b->levels[o->level];
@@ -734,6 +766,66 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------ memory */
+
+/* The three big pools (orders, levels, the map: 352 MiB at the default 4 M
+ * orders) are anonymous private mappings: zero-filled, page-aligned (so they
+ * can be advised), and backed by memory only where they are touched.  That
+ * keeps a book cheap to create and to hold (the tests create hundreds), but
+ * every first touch of a page is a page fault, and with lazy backing those
+ * land in the stream: ~790 faults in labs.feed.simulate(200_000), ~10% of the
+ * C book's time there (labs/05-order-book/README.md, section 5.5).  So a
+ * feed handler calls ll_book_prefault before the market opens. */
+static void *pool_map(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void pool_unmap(void *p, size_t bytes)
+{
+    if (p != NULL)
+        munmap(p, bytes);
+}
+
+/* Back every page of [p, p + bytes) with memory now: the kernel's
+ * MADV_POPULATE_WRITE (Linux 5.14+) in one call, else a write to each page
+ * (the value it holds, so a book in use is not changed). */
+static int populate(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0)
+        return LL_OK;
+#endif
+    long page = sysconf(_SC_PAGESIZE);
+    volatile uint8_t *q = p;
+    for (size_t i = 0; i < bytes; i += (size_t)page)
+        q[i] = q[i];
+    return LL_OK;
+}
+
+/* Take every page fault of the pools now, not in the stream.  `huge`: ask
+ * for transparent huge pages first (MADV_HUGEPAGE; advisory, and only worth
+ * it when everything is populated anyway: a lazily touched 2 MiB page costs
+ * a 2 MiB clear at its first touch).  Returns LL_OK (the memory is then
+ * resident: 352 MiB at the default capacity). */
+LL_EXPORT int ll_book_prefault(ll_book *b, int huge)
+{
+    void *pools[3] = {b->orders, b->levels, b->map};
+    size_t bytes[3] = {b->orders_bytes, b->levels_bytes, b->map_bytes};
+    for (int i = 0; i < 3; i++) {
+#ifdef MADV_HUGEPAGE
+        if (huge)
+            madvise(pools[i], bytes[i], MADV_HUGEPAGE);
+#else
+        (void)huge;
+#endif
+        populate(pools[i], bytes[i]);
+    }
+    b->prefaulted = 1 + (huge != 0);
+    return LL_OK;
+}
+
 /* ------------------------------------------------------------ the API */
 
 LL_EXPORT ll_book *ll_book_create(uint64_t max_orders, uint64_t max_instruments, int *err)
@@ -755,9 +847,12 @@ LL_EXPORT ll_book *ll_book_create(uint64_t max_orders, uint64_t max_instruments,
     b->max_inst = (uint32_t)max_instruments;
     b->order_free = b->level_free = NIL;
     b->map_mask = slots - 1;
-    b->orders = calloc(max_orders, sizeof *b->orders);
-    b->levels = calloc(max_orders, sizeof *b->levels);
-    b->map = calloc(slots, sizeof *b->map);
+    b->orders_bytes = max_orders * sizeof *b->orders;
+    b->levels_bytes = max_orders * sizeof *b->levels;
+    b->map_bytes = slots * sizeof *b->map;
+    b->orders = pool_map(b->orders_bytes);
+    b->levels = pool_map(b->levels_bytes);
+    b->map = pool_map(b->map_bytes);
     b->inst = calloc(max_instruments, sizeof *b->inst);
     b->inst_of = calloc(65536, sizeof *b->inst_of);
     b->stock = calloc(65536, sizeof *b->stock);
@@ -780,9 +875,9 @@ LL_EXPORT void ll_book_destroy(ll_book *b)
             free(b->inst[i].side[0].e);
             free(b->inst[i].side[1].e);
         }
-    free(b->orders);
-    free(b->levels);
-    free(b->map);
+    pool_unmap(b->orders, b->orders_bytes);
+    pool_unmap(b->levels, b->levels_bytes);
+    pool_unmap(b->map, b->map_bytes);
     free(b->inst);
     free(b->inst_of);
     free(b->stock);
@@ -1000,6 +1095,7 @@ LL_EXPORT int64_t ll_book_stat(const ll_book *b, const char *what)
         {"orders_used", b->orders_used}, /* the pool's high-water mark */
         {"levels_used", b->levels_used},
         {"level_growths", (int64_t)b->level_growths},
+        {"prefaulted", b->prefaulted}, /* 0 no, 1 yes, 2 yes with MADV_HUGEPAGE */
     };
     return ll_lookup_fact(facts, sizeof facts / sizeof facts[0], what);
 }
@@ -1024,9 +1120,13 @@ LL_EXPORT int64_t ll_book_check(const ll_book *b)
         in_map++;
         EXPECT(s->idx1 - 1 < b->orders_used);
         const bk_order *o = &b->orders[s->idx1 - 1];
-        EXPECT(o->shares > 0 && o->ref == s->ref);
+        EXPECT(o->shares > 0 && o->ref == s->ref && s->home == home(b, s->ref));
         for (uint64_t j = home(b, s->ref); j != i; j = (j + 1) & b->map_mask)
             EXPECT(b->map[j].idx1 != 0);
+        /* Robin Hood order: the entry before it is no further from its home
+         * than this one is from its own, plus one */
+        const bk_slot *p = &b->map[(i - 1) & b->map_mask];
+        EXPECT(p->idx1 == 0 || map_dist(b, i, s->home) <= map_dist(b, (i - 1) & b->map_mask, p->home) + 1);
     }
     EXPECT(in_map == b->n_orders);
     /* the levels: sorted strictly, best last, each with its queue's totals */

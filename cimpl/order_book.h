@@ -49,6 +49,10 @@ typedef struct {
 
 ll_book *ll_book_create(uint64_t max_orders, uint64_t max_instruments, int *err);
 void ll_book_destroy(ll_book *b);
+/* Back every page of the book's pools with memory now (they are mapped
+ * lazily), so no page fault lands in the stream; huge != 0: transparent huge
+ * pages first.  What a feed handler does before the market opens. */
+int ll_book_prefault(ll_book *b, int huge);
 
 /* the instrument directory (ITCH 'R') */
 int ll_book_add_symbol(ll_book *b, uint32_t locate, const char *stock8);

@@ -73,6 +73,7 @@ def _sig(name: str, restype, *argtypes):
 
 _create = _sig("ll_book_create", c_void_p, c_uint64, c_uint64, POINTER(c_int))
 _destroy = _sig("ll_book_destroy", None, c_void_p)
+_prefault = _sig("ll_book_prefault", c_int, c_void_p, c_int)
 _add_symbol = _sig("ll_book_add_symbol", c_int, c_void_p, c_uint32, c_char_p)
 _symbols = _sig("ll_book_symbols", c_uint32, c_void_p, c_void_p, c_void_p, c_uint32)
 # the updates take the ll_book_err as a raw address (an int cached per Book): no byref() per call
@@ -101,6 +102,28 @@ message_size = _sig("ll_book_message_size", c_uint32, c_uint32)
 layout_info = _sig("ll_book_layout_info", c_int64, c_char_p)
 
 _FULL = {1: ("order pool", "max_orders"), 2: ("instrument table", "max_instruments")}
+
+
+def _layout_disagreements() -> list[str]:
+    """What liborder_book.so and this module (and pyimpl.itch) lay out
+    differently: the error and stats structs, the ITCH message sizes, the
+    capacities.  Checked at import: a library that disagrees must not be used."""
+    bad = [f"sizeof {n}" for n, st, key in (("ll_book_err", _Err, b"sizeof_err"),
+                                            ("ll_book_stats", _Stats, b"sizeof_stats"))
+           if ctypes.sizeof(st) != layout_info(key)]
+    bad += [f"ll_book_err.{f}" for f in ("code", "ref", "offset", "capacity", "shares", "left", "locate", "side",
+                                         "what", "type") if getattr(_Err, f).offset != layout_info(f"err.{f}".encode())]
+    bad += [f"ll_book_stats.{f}" for f in ("rejected", "end", "skipped")
+            if getattr(_Stats, f).offset != layout_info(f"stats.{f}".encode())]
+    bad += [f"the size of {chr(t)!r} messages" for t in range(256) if message_size(t) != MESSAGE_SIZES.get(t, 0)]
+    if (layout_info(b"max_orders"), layout_info(b"max_instruments")) != (MAX_ORDERS, MAX_INSTRUMENTS):
+        bad.append("the capacities")
+    return bad
+
+
+if _layout_disagreements():
+    raise ImportError(f"liborder_book.so disagrees with cimpl/order_book.py and pyimpl.itch on "
+                      f"{', '.join(_layout_disagreements()[:5])} (rebuild it)")
 
 
 def _closed() -> ValueError:
@@ -309,10 +332,10 @@ class Book(_lib.Owned):
             raise self._book_error(rc)
 
     # ------------------------------------------------------------ ITCH
-    def apply(self, body) -> None:
+    def apply(self, body) -> bool:
         """Apply one ITCH 5.0 message (type byte first, no length prefix, exactly
-        its type's size).  S is ignored, R fills the directory, other types
-        raise UnknownMessage."""
+        its type's size); True if it was a book update.  S is ignored, R fills
+        the directory (both: False), other types raise UnknownMessage."""
         h = self._h
         if h is None:
             raise _closed()
@@ -321,6 +344,7 @@ class Book(_lib.Owned):
         rc = _apply(h, body, len(body), self._errp)
         if rc < 0:
             raise self._message_error(rc, body)
+        return rc > 0
 
     @staticmethod
     def _stats_dict(st: _Stats) -> dict:
@@ -468,10 +492,17 @@ class Book(_lib.Owned):
         _queue(h, locate, s, price, out, k)
         return list(out)
 
+    def prefault(self, huge_pages: bool = False) -> None:
+        """Back every page of the book's pools with memory now (C maps them
+        lazily: at the default capacity 352 MiB, resident after this), so
+        the first touch of a page is not a page fault in the stream.
+        huge_pages: transparent huge pages first (MADV_HUGEPAGE)."""
+        _lib.check(_prefault(self._handle(), int(bool(huge_pages))), "order book")
+
     def stat(self, name: str) -> int:
         """One of C's counters: orders, levels, instruments, symbols,
         max_orders, max_instruments, map_slots, orders_used, levels_used,
-        level_growths.  KeyError for another name."""
+        level_growths, prefaulted (0 no, 1 yes, 2 with huge pages).  KeyError for another name."""
         v = _stat(self._handle(), name.encode("ascii"))
         if v < 0:
             raise KeyError(name)

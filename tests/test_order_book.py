@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import random
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -158,9 +160,9 @@ def _add(ref, locate=1, side=b"B", shares=100, price=1_000_000, attribution=None
 
 def test_apply_one_message_of_each_type(book_impl):
     with book_impl.Book() as b:
-        b.apply(itch.encode(itch.StockDirectory(1, 0, 0, b"AAPL")))
-        b.apply(itch.encode(itch.SystemEvent(0, 0, 0, b"Q")))
-        b.apply(itch.encode(_add(1)))
+        assert b.apply(itch.encode(itch.StockDirectory(1, 0, 0, b"AAPL"))) is False  # no book update
+        assert b.apply(itch.encode(itch.SystemEvent(0, 0, 0, b"Q"))) is False
+        assert b.apply(itch.encode(_add(1))) is True
         b.apply(itch.encode(_add(2, side=b"S", price=1_010_000, attribution=b"GSCO")))
         b.apply(itch.encode(itch.OrderExecuted(1, 0, 0, 1, 10, 1)))
         b.apply(itch.encode(itch.OrderExecutedWithPrice(1, 0, 0, 1, 10, 2, b"Y", 999_999)))
@@ -397,16 +399,13 @@ def streams(draw):
 @settings(max_examples=40, deadline=None)
 @given(msgs=streams())
 def test_random_valid_streams_match_the_reference(msgs):
-    """Both implementations (whichever is importable) against the naive book."""
+    """Both implementations against the naive book."""
     data = itch.frame(msgs)
     ref = NaiveBook()
     for m in msgs:
         ref.apply(m)
     for name in ("pyimpl.order_book", "cimpl.order_book"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
+        mod = importlib.import_module(name)  # a C library that does not load fails this test, never drops out
         with mod.Book() as b:
             stats = b.apply_stream(data)
             assert stats["book"] == len(msgs) - len(SYMBOLS) and stats["rejected"] == 0
@@ -474,9 +473,55 @@ def test_run_on_an_itch_file_cut_mid_frame(itch_file, tmp_path):
     finally:
         order_book.use_itch_file(None)
     recs = [r for r in json.loads((tmp_path / "results.json").read_text())["records"] if r["lab"] == "order-book"]
+    meatpy = importlib.util.find_spec("meatpy") is not None
     assert {(r["impl"], r.get("variant")) for r in recs if r["metric"] == "throughput"} == {
-        ("c", None), ("c", "ctypes-per-message"), ("c", "ctypes-per-batch"), ("python", None),
-        ("peer:order-book", None)}
+        ("c", None), ("c", "no-prefault"), ("c", "ctypes-per-message"), ("c", "ctypes-per-batch"),
+        ("python", None)} | ({("peer:meatpy", None)} if meatpy else set())
+    assert {r["impl"] for r in recs if r["metric"] == "l2_update_throughput"} == {"peer:order-book"}
     assert all(r["source"] == "cut.itch" for r in recs)
     whole = next(r for r in recs if r["impl"] == "c" and r["metric"] == "throughput" and not r.get("variant"))
     assert whole["truncated"] == 1 and whole["messages"] == 20_013
+
+
+# ------------------------------------------------------------ what the workloads' records say
+@pytest.mark.parametrize("impl", ["c", "python"])
+def test_every_path_counts_what_apply_stream_counts(impl):
+    """The throughput records' counts: the per-message and per-batch paths
+    report the same book updates, other known messages (S, R) and skips as
+    one apply_stream call (the per-message path once counted S and R as book
+    updates)."""
+    from labs import order_book as lab
+
+    data = feed.simulate(5_000, seed=2) + itch.frame([itch.SystemEvent(0, 0, 0, b"C")]) + \
+        struct.pack(">H", 44) + b"P" + bytes(43)
+    offs = lab.frame_offsets(data)
+    mod = importlib.import_module({"c": "cimpl.order_book", "python": "pyimpl.order_book"}[impl])
+    want = None
+    for path in (lab._whole, lab._per_message, lab._per_batch):
+        with mod.Book() as b:
+            got = path(b, data, offs, False)
+        got = {k: got[k] for k in ("messages", "book", "other", "skipped", "rejected")}
+        assert want is None or got == want, path.__name__
+        want = got
+    assert want == {"messages": 5_000 + feed.header_messages(8) + 2, "book": 5_000,
+                    "other": feed.header_messages(8) + 1, "skipped": 1, "rejected": 0}
+
+
+def test_the_l2_peer_has_its_own_metric_and_no_target():
+    """peer:order-book applies L2 updates computed beforehand: its record is
+    l2_update_throughput, which no target judges, never `throughput`."""
+    from labs import order_book as lab
+    from labs import runner, targets
+
+    peer = next(w for w in lab.LAB.workloads if "peer:order-book" in w.impls)
+    assert peer.metrics == ("l2_update_throughput",)
+    assert targets.for_metric("order-book", "l2_update_throughput") is None
+    assert "beforehand" in lab.LAB.metric("l2_update_throughput").description
+    for w in lab.LAB.workloads:  # every record the target judges decodes and applies ITCH
+        if "throughput" in w.metrics:
+            assert not set(w.impls) & {"peer:order-book"}
+    pytest.importorskip("order_book")  # the peer package itself: optional
+    (m,) = lab.run_peer("peer:order-book", "quick")
+    rec = runner.make_record(lab.LAB, "peer:order-book", m, {})
+    assert rec["metric"] == "l2_update_throughput" and rec["target"] is None and rec["met"] is None
+    assert rec["unit"] == "update/s" and rec["l2_updates"] > rec["messages"] > 0

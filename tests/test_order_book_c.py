@@ -24,7 +24,10 @@ from labs import feed
 from pyimpl import errors, itch
 from pyimpl.errors import BookError, CapacityError
 
-cob = pytest.importorskip("cimpl.order_book")
+# A plain import: a C library that does not load (a layout check that fails,
+# a missing symbol) must fail these tests, not skip them
+# (tests/test_order_book_loading.py checks that it does).
+from cimpl import order_book as cob  # noqa: E402
 
 pytestmark = pytest.mark.cimpl
 
@@ -507,3 +510,62 @@ def test_apply_batch_arguments(book):
         book.apply_batch(buf, 71, 1)
     with pytest.raises(ValueError):
         book.apply_batch(buf, 0, 0)
+
+
+# ------------------------------------------------------------ memory: prefault
+def test_prefault_changes_nothing_visible(stream):
+    """prefault() backs the pools with memory; a book prefaulted halfway
+    through a stream ends exactly like one that never was."""
+    from labs.order_book import frame_offsets
+
+    cut = int(frame_offsets(stream)[100_000])
+    with cob.Book(1 << 16) as a, cob.Book(1 << 16) as b:
+        assert a.stat("prefaulted") == 0
+        a.prefault()
+        assert a.stat("prefaulted") == 1
+        a.apply_stream(stream[:cut])
+        a.prefault(huge_pages=True)  # on a book in use: the pages keep what they hold
+        assert a.stat("prefaulted") == 2
+        a.apply_stream(stream[cut:])
+        b.apply_stream(stream)
+        assert (len(a), a.snapshot(1000)) == (len(b), b.snapshot(1000))
+        a.check()
+
+
+# ------------------------------------------------------------ the map: Robin Hood order
+@pytest.mark.parametrize("seed", range(4))
+def test_colliding_refs_in_any_order_keep_the_map_right(seed):
+    """Refs that share home slots (and neighbouring ones, so their runs
+    merge), added and deleted in a random order: every lookup finds what the
+    model holds, and check() (which includes the Robin Hood order that lets a
+    deletion stop early) passes after every step."""
+    import random
+
+    rnd = random.Random(seed)
+    with cob.Book(max_orders=64, max_instruments=1) as b:  # a map of 128 slots
+        by_home: dict[int, list[int]] = {}
+        ref = 1
+        while sum(len(v) for h, v in by_home.items() if 5 <= h <= 8) < 40:
+            by_home.setdefault(b.home_slot(ref), []).append(ref)
+            ref += rnd.choice((1, 7, 129, 4097))
+        pool = [r for h in range(5, 9) for r in by_home.get(h, [])][:40]
+        live: dict[int, int] = {}
+        for _ in range(400):
+            if live and (len(live) >= 40 or rnd.random() < 0.45):
+                r = rnd.choice(sorted(live))
+                if rnd.random() < 0.5:
+                    b.delete(r)
+                else:
+                    b.execute(r, live[r])  # all of it: gone
+                del live[r]
+            else:
+                r = rnd.choice([x for x in pool if x not in live])
+                live[r] = rnd.randint(1, 500)
+                b.add(1, r, "B", live[r], 1_000_000 + 100 * rnd.randint(0, 9))
+            b.check()
+            assert len(b) == len(live)
+            for x in pool:
+                got = b.order(x)
+                assert (got is not None) == (x in live)
+                if got is not None:
+                    assert got[2] == live[x]

@@ -783,9 +783,39 @@ static void test_random_vs_model(void)
     ll_book_destroy(b);
 }
 
+/* ll_book_prefault backs the pools with memory and changes nothing a book
+ * holds: prefault an empty book and a book in use (with and without huge
+ * pages), and the book stays exactly as before. */
+static void test_prefault(void)
+{
+    ll_book *b = new_book(4096, 4);
+    ll_book_err err;
+    CHECK_EQ(ll_book_stat(b, "prefaulted"), 0);
+    CHECK_EQ(ll_book_prefault(b, 0), LL_OK);
+    CHECK_EQ(ll_book_stat(b, "prefaulted"), 1);
+    for (uint64_t ref = 1; ref <= 1000; ref++)
+        CHECK_EQ(ll_book_add(b, 1 + (uint32_t)(ref % 3), ref * 7, ref % 2 ? 'B' : 'S', (uint32_t)ref,
+                             ref % 2 ? 1000 - (uint32_t)(ref % 50) : 2000 + (uint32_t)(ref % 50), &err),
+                 LL_OK);
+    uint64_t before[4], after[4];
+    CHECK_EQ(ll_book_best(b, 1, before), 3);
+    CHECK_EQ(ll_book_prefault(b, 1), LL_OK);
+    CHECK_EQ(ll_book_stat(b, "prefaulted"), 2);
+    CHECK_EQ(ll_book_best(b, 1, after), 3);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(before[i], after[i]);
+    CHECK_EQ(ll_book_count(b), 1000);
+    for (uint64_t ref = 1; ref <= 1000; ref += 2)
+        CHECK_EQ(ll_book_delete(b, ref * 7, &err), LL_OK);
+    CHECK_EQ(ll_book_count(b), 500);
+    CHECK_EQ(ll_book_check(b), 0);
+    ll_book_destroy(b);
+}
+
 int main(void)
 {
     test_by_hand();
+    test_prefault();
     test_errors();
     test_capacity();
     test_collisions();
