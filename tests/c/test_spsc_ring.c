@@ -937,7 +937,7 @@ static void test_heartbeat(const flav *f)
     CHECK_EQ(f->pop(c, out), 1);
 
     /* batches: up to 2E - 8 by single pushes (no multiple on the way)... */
-    while (atomic_load(&l->prod.head) < 2 * E - 8) {
+    for (uint64_t guard = 0; moved && guard < E && atomic_load(&l->prod.head) < 2 * E - 8; guard++) {
         moved &= f->push(p, msg, M) == 1 && f->pop(c, out) == 1;
         quiet &= atomic_load(hb) == 0;
     }
@@ -953,7 +953,7 @@ static void test_heartbeat(const flav *f)
     CHECK_EQ(f->pop_many(c, out, CAP), 8);
     /* ...and so does a batch that ends exactly on one (3E - 4 -> 3E) */
     atomic_store(hb, 0);
-    while (atomic_load(&l->prod.head) < 3 * E - 4) {
+    for (uint64_t guard = 0; moved && guard < E && atomic_load(&l->prod.head) < 3 * E - 4; guard++) {
         moved &= f->push(p, msg, M) == 1 && f->pop(c, out) == 1;
         quiet &= atomic_load(hb) == 0;
     }
