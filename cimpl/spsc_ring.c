@@ -136,12 +136,13 @@ static inline int64_t role_lock_byte(int role)
  * behind what it published, or words of messages it never published.  A new
  * producer therefore (1) continues after the last message the words publish
  * - from head, or from tail if the consumer already took one head does not
- * count - and (2) clears the word of every free slot, so that a word the dead
- * producer wrote for a message beyond that point (a batch cut short before its
- * first word, the one that opens it) can never pass for a message.  Relaxed
- * stores: the consumer only ever tests a word for equality with the index it
- * expects, and 0 is never one (index + 1 > 0); our own later release store of
- * that word (P3) comes after these in program order. */
+ * count - and (2) rewrites the word of every free slot j to what the previous
+ * lap left there, j - capacity + 1, so that a word the dead producer wrote for
+ * a message beyond that point (a batch cut short before its first word, the
+ * one that opens it) can never pass for a message: the consumer tests a word
+ * for equality with j + 1, which j - capacity + 1 never is (0 would be, for
+ * message 2^64 - 1).  Relaxed stores: our own later release store of that word
+ * (P3) comes after these in program order. */
 static inline int seq_ready(const ll_ring *r, uint64_t i);
 
 static void recover_seq_producer(ll_ring *r)
@@ -151,7 +152,7 @@ static void recover_seq_producer(ll_ring *r)
     while (i - tail < r->capacity && seq_ready(r, i))
         i++;
     for (uint64_t j = i; j - tail < r->capacity; j++)
-        atomic_store_explicit(slot_seq(slot(r, j)), 0, memory_order_relaxed);
+        atomic_store_explicit(slot_seq(slot(r, j)), j - r->capacity + 1, memory_order_relaxed);
     r->index = i;
     atomic_store_explicit(&r->l->prod.head, i, memory_order_relaxed);
 }

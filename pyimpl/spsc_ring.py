@@ -61,6 +61,7 @@ FLAVOURS = {"index": 1, "seq-slot": 2}  # the header's flavour field
 LOCK_BYTE = {"producer": 0, "consumer": 1}  # file offsets of the role locks
 HEARTBEAT_EVERY = 1024  # the producer beats whenever head crosses a multiple of this, and while it waits
 _ROLE_PID_OFF = {"producer": HDR_PRODUCER_PID, "consumer": HDR_CONSUMER_PID}
+COUNTER_LIMIT = 2**64 - 2**32  # the pure-Python ring refuses counters above this (it does not wrap them)
 
 _GEOMETRY = struct.Struct("<IIQ")  # version, slot_size, capacity at HDR_VERSION
 
@@ -272,6 +273,12 @@ class Ring(RingAPI):
     _lock_fd: int | None = None
 
     def _open_end(self) -> None:
+        head, tail = (struct.unpack("<Q", self.segment.read(o, 8))[0] for o in (PROD_HEAD, CONS_TAIL))
+        if max(head, tail) > COUNTER_LIMIT:
+            # C's counters wrap at 2**64 (unsigned arithmetic); Python's ints do not, and masking
+            # every step would cost the hot path for a state no stream reaches (~100 000 years)
+            raise errors.LayoutError(f"ring {self.segment.name!r} has counters within 2**32 of 2**64 "
+                                     f"(head {head}, tail {tail}): the pure-Python ring does not wrap them")
         self._claim()
         buf = self.segment.buf
         self._head = buf[PROD_HEAD : PROD_HEAD + 8].cast("Q")
@@ -304,14 +311,15 @@ class Ring(RingAPI):
         """A seq-slot ring publishes with the slot's word, not with head: continue
         after the last message the words publish, and clear the words of the free
         slots, which a producer killed mid-batch may have left for messages it never
-        published (cimpl/spsc_ring.c:recover_seq_producer, the same rule)."""
+        published - each set to what the previous lap left, j - capacity + 1, never j + 1
+        (cimpl/spsc_ring.c:recover_seq_producer, the same rule)."""
         tail, cap, u64 = self._cached, self.capacity, (1 << 64) - 1
         i = tail if (self._index - tail) & u64 > cap else self._index
         while (i - tail) & u64 < cap and self._words[(i & self._mask) * self._wps] == (i + 1) & u64:
             i = (i + 1) & u64
         j = i
         while (j - tail) & u64 < cap:
-            self._words[(j & self._mask) * self._wps] = 0
+            self._words[(j & self._mask) * self._wps] = (j - cap + 1) & u64
             j = (j + 1) & u64
         self._index = i
         self._head[0] = i

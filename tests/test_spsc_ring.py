@@ -1264,3 +1264,36 @@ def test_seq_producer_takes_over_what_the_words_say(ring_pair, shm_name, case):
         want = published + [msg(100 + k, 16) for k in range(10)]
         assert got == want  # in order, nothing lost, nothing unpublished, nothing twice
         assert cons.pop() is None
+
+
+def test_seq_takeover_just_below_2_64(ring_pair, shm_name):
+    """A producer taking over within one capacity of 2**64 must not leave a word
+    that passes for message 2**64 - 1 (clearing words to 0 did: 0 is its word).
+    C's counters wrap at 2**64; the pure-Python ring refuses such a ring by name."""
+    pmod, cmod = ring_pair
+    start = 2**64 - 4
+    with py_ring.Ring.create(shm_name, 8, 24, role="consumer") as cons:
+        seg = raw_segment(shm_name)
+        try:
+            for off in (py_ring.PROD_HEAD, py_ring.CONS_TAIL):
+                seg.write(off, struct.pack("<Q", start))
+            for j in range(8):  # what the lap before `start` left in each slot
+                i = start - 8 + ((j - start) % 8)
+                seg.write(py_ring.SLOTS + j * 24, struct.pack("<Q", (i + 1) & MASK64))
+        finally:
+            seg.close()
+        cons.close()
+        if "pyimpl" in (pmod.__name__.split(".")[0], cmod.__name__.split(".")[0]):
+            for mod, role in ((pmod, "producer"), (cmod, "consumer")):
+                if mod.__name__.startswith("pyimpl"):
+                    with pytest.raises(LayoutError, match="does not wrap"):
+                        mod.Ring.attach(shm_name, role=role)
+            return
+        with cmod.Ring.attach(shm_name, role="consumer") as cons2, pmod.Ring.attach(shm_name, role="producer") as p:
+            for k in range(3):
+                assert p.push(msg(k, 16))
+            assert [cons2.pop() for _ in range(3)] == [msg(k, 16) for k in range(3)]
+            assert cons2.pop() is None  # message 2**64 - 1 was never pushed
+            for k in range(3, 12):  # and on through the wrap
+                assert p.push(msg(k, 16))
+                assert cons2.pop() == msg(k, 16)

@@ -21,7 +21,8 @@
  * TSan is here for the tests with two threads on one ring: the streams
  * (test_streams: a producer thread and a consumer thread, pinned to two CPUs
  * when there are two, each end with its own handle), the ping-pong and echo
- * over two rings, and the stamped one-way messages.  Every slot is plain
+ * over two rings, the stamped one-way messages, and the batches a consumer
+ * must see whole.  Every slot is plain
  * memory, handed over only by the release/acquire pairs on head, tail and
  * (seq-slot) the slots' sequence words.  The fork tests run before any
  * thread is started.
@@ -1694,6 +1695,81 @@ static void test_stamped(const flav *f)
     tring_free(&t);
 }
 
+/* ------------------------------ two threads: a batch is seen whole */
+/* A batch is published at once: in the index ring by one store of head, in
+ * the seq-slot ring first-message-last (its first word, the one the consumer
+ * polls, stored after all the others).  So with batches of B into a ring of
+ * a multiple of B slots, a consumer taking all it can find always gets a
+ * multiple of B - never the front of a batch the producer is still writing. */
+enum { WB_CAP = 16, WB_BATCH = 4, WB_M = 16 };
+#define WB_N (SANITIZED ? 40000u : 200000u)
+
+typedef struct {
+    const flav *f;
+    ll_ring *r;
+    int ok;
+} whole_arg;
+
+static void *whole_producer(void *v)
+{
+    whole_arg *a = v;
+    uint8_t msg[WB_BATCH * WB_M];
+    uint64_t deadline = ll_now_ns() + TIMEOUT_NS;
+    a->ok = 1;
+    for (uint32_t i = 0; i < WB_N && a->ok; i += WB_BATCH) {
+        for (uint32_t j = 0; j < WB_BATCH; j++)
+            fill(msg + j * WB_M, WB_M, i + j);
+        int64_t got;
+        while ((got = a->f->push_many(a->r, msg, WB_BATCH)) == 0 && ll_now_ns() < deadline)
+            ll_cpu_relax();
+        a->ok = got == WB_BATCH; /* the room is always a multiple of the batch too */
+    }
+    return NULL;
+}
+
+static void test_batch_whole(const flav *f)
+{
+    tring t;
+    if (!tring_new(&t, WB_CAP, slot_for(f, WB_M), f->flavour))
+        return;
+    ll_ring *p = open_role(&t, LL_RING_PRODUCER);
+    ll_ring *c = open_role(&t, LL_RING_CONSUMER);
+    if (p && c) {
+        whole_arg pa = {f, p, 0};
+        pthread_t th;
+        int started = pthread_create(&th, NULL, whole_producer, &pa) == 0;
+        CHECK(started);
+        if (started) {
+            uint8_t out[WB_CAP * WB_M];
+            uint64_t got = 0, partial = 0, pops = 0;
+            int fifo = 1;
+            uint64_t deadline = ll_now_ns() + TIMEOUT_NS;
+            while (got < WB_N && ll_now_ns() < deadline) {
+                int64_t k = f->pop_many(c, out, WB_CAP);
+                if (k <= 0) {
+                    fifo &= k == 0;
+                    ll_cpu_relax();
+                    continue;
+                }
+                pops++;
+                partial += (uint64_t)k % WB_BATCH != 0;
+                for (int64_t j = 0; j < k; j++)
+                    fifo &= is_msg(out + j * WB_M, WB_M, got + (uint64_t)j);
+                got += (uint64_t)k;
+            }
+            pthread_join(th, NULL);
+            CHECK(pa.ok);
+            CHECK_EQ(got, WB_N);
+            CHECK(fifo);
+            CHECK_EQ(partial, 0);
+            CHECK(pops > 0);
+        }
+    }
+    ll_ring_close(p);
+    ll_ring_close(c);
+    tring_free(&t);
+}
+
 /* ------------------------------------------- two threads, one stream */
 typedef struct {
     ll_ring *r;
@@ -1805,6 +1881,7 @@ int main(void)
         /* two threads on a ring: what TSan checks */
         {"pingpong", test_pingpong, 1},
         {"stamped", test_stamped, 1},
+        {"batch_whole", test_batch_whole, 1},
         {"streams", test_streams, 1},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
