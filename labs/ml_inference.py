@@ -1,143 +1,38 @@
-"""Lab 6, ml-inference: training (latencylab train), the declaration and the
-workloads.
+"""Lab 6, ml-inference: the declaration and the workloads.
 
-Training: the simulated market of lab 5 (labs.feed) has a genuine signal,
-a latent pressure that tilts order flow before it moves the mid.  We compute
-the features of every book update (pyimpl.ml_inference.FeatureEngine), label
-each update with the direction of its instrument's mid HORIZON updates later
-(1 up, 0 down; updates after which the mid does not move are dropped), fit a
-logistic regression and an MLP with scikit-learn on one stream, and judge
-them on another stream of a different seed (out of sample: another market
-path), against naive baselines.  The models are exported as .npz
-(pyimpl.ml_inference.Model.save, no pickles) into labs/models/, committed.
+The committed models (labs/models/*.npz, written by `latencylab train`, whose
+code is in labs/ml_training.py) run four ways on rows of a simulated stream
+that neither model saw:
+
+- features: the features of one book update (book update excluded), C timed
+  inside C, Python around FeatureEngine.update;
+- predict: one row at a time (predict_ns_p50/p99) and batches
+  (throughput_batch), C timed inside C, NumPy in Python;
+- peers: the same models in scikit-learn (the pipeline rebuilt from the
+  arrays, no pickle) and onnxruntime (converted from it by skl2onnx);
+- tick-to-signal: a raw ITCH message to the MLP's signal, in one process.
+
+The headline record of each metric is the MLP (the harder model); the
+logistic regression is variant "logistic".  The only timing code of the lab
+is here and in the C kernels.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
 from . import feed, stats
+from .lab import Lab, Measurement, Metric, Skip, Workload, impl_module
+from .ml_training import MODEL_FEATURES, MODEL_FILES, MODELS_DIR
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
-MODEL_FILES = {"logistic": "logistic.npz", "mlp": "mlp.npz"}
-# the model's inputs: the stationary features (mid and microprice are price
-# levels, meaningless across instruments; their difference is in l1_imbalance)
-MODEL_FEATURES = ("spread", "l1_imbalance", "depth_imbalance", "ofi", "mid_return", "ewma_vol", "trade_intensity")
-HORIZON = 50  # label: the instrument's mid this many of its updates later
-TRAIN = {"messages": 400_000, "seed": 101}
-TEST = {"messages": 200_000, "seed": 202}
-MLP_HIDDEN = (32, 32)
-SEED = 7  # the estimators' random_state
-
-
-def labelled(data: bytes, horizon: int = HORIZON) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y): the model features of every book update whose features are all
-    finite and whose instrument's mid has moved `horizon` updates later; y = 1
-    if it went up."""
-    from pyimpl.ml_inference import FEATURES, FeatureEngine
-
-    with FeatureEngine() as engine:
-        rows = engine.apply_stream(data)
-    cols = [FEATURES.index(f) for f in MODEL_FEATURES]
-    mid = rows.features[:, FEATURES.index("mid")]
-    future = np.full(len(mid), np.nan)
-    for loc in np.unique(rows.locates):
-        idx = np.flatnonzero(rows.locates == loc)  # this instrument's updates, in order
-        future[idx[:-horizon]] = mid[idx[horizon:]]
-    X = rows.features[:, cols]
-    keep = np.isfinite(X).all(axis=1) & np.isfinite(future) & np.isfinite(mid) & (future != mid)
-    return X[keep], (future[keep] > mid[keep]).astype(np.int64)
-
-
-def fit(X: np.ndarray, y: np.ndarray, seed: int = SEED) -> dict:
-    """The scikit-learn pipelines (StandardScaler + estimator), fitted."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    models = {
-        "logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
-        "mlp": make_pipeline(StandardScaler(), MLPClassifier(MLP_HIDDEN, activation="relu", alpha=1e-4,
-                                                             early_stopping=True, max_iter=200, random_state=seed)),
-    }
-    for m in models.values():
-        m.fit(X, y)
-    return models
-
-
-def export(pipeline, kind: str):
-    """A fitted scikit-learn pipeline as a pyimpl Model (the arrays, copied)."""
-    from pyimpl.ml_inference import Model
-
-    scaler, est = pipeline[0], pipeline[-1]
-    if kind == "logistic":
-        layers = [(est.coef_.T.copy(), est.intercept_.copy())]
-    else:
-        if est.activation != "relu" or est.out_activation_ != "logistic":
-            raise ValueError(f"only ReLU MLPs with a logistic output export, got {est.activation}/{est.out_activation_}")
-        layers = [(w.copy(), b.copy()) for w, b in zip(est.coefs_, est.intercepts_, strict=True)]
-    return Model(kind, MODEL_FEATURES, scaler.mean_.copy(), scaler.scale_.copy(), layers)
-
-
-def evaluate(pipeline, X: np.ndarray, y: np.ndarray) -> dict:
-    from sklearn.metrics import accuracy_score, roc_auc_score
-
-    p = pipeline.predict_proba(X)[:, 1]
-    return {"accuracy": float(accuracy_score(y, p > 0.5)), "auc": float(roc_auc_score(y, p))}
-
-
-def baselines(X: np.ndarray, y: np.ndarray) -> dict:
-    """What a model must beat: always the majority class, and momentum (up if
-    the mid went up over the last RETURN_WINDOW updates)."""
-    from sklearn.metrics import roc_auc_score
-
-    ret = X[:, MODEL_FEATURES.index("mid_return")]
-    return {"majority_accuracy": float(max(y.mean(), 1 - y.mean())),
-            "momentum_accuracy": float(((ret > 0) == (y == 1)).mean()),
-            "momentum_auc": float(roc_auc_score(y, ret))}
-
-
-def train(out_dir: Path | None = MODELS_DIR, train: dict = TRAIN, test: dict = TEST, seed: int = SEED,
-          progress=print) -> dict:
-    """Simulate, label, fit, evaluate out of sample, export (unless out_dir is
-    None).  Returns {"models": {kind: (sklearn pipeline, Model)}, "report": {...},
-    "test": (X, y)}.  Same arguments, same models: the streams and the
-    estimators are seeded."""
-    t0 = time.perf_counter()
-    progress(f"simulating and labelling {train['messages']:,} + {test['messages']:,} messages")
-    X, y = labelled(feed.simulate(train["messages"], seed=train["seed"]))
-    Xt, yt = labelled(feed.simulate(test["messages"], seed=test["seed"]))
-    progress(f"fitting on {len(y):,} labelled updates ({y.mean():.1%} up)")
-    fitted = fit(X, y, seed)
-    report = {"train": {**train, "rows": len(y), "up": float(y.mean())},
-              "test": {**test, "rows": len(yt), "up": float(yt.mean())},
-              "horizon": HORIZON, "features": list(MODEL_FEATURES), "seed": seed,
-              "baselines": baselines(Xt, yt), "models": {}}
-    models = {}
-    for kind, pipe in fitted.items():
-        model = export(pipe, kind)
-        models[kind] = (pipe, model)
-        report["models"][kind] = evaluate(pipe, Xt, yt)
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            model.save(out_dir / MODEL_FILES[kind], seed=seed, horizon=HORIZON, train_seed=train["seed"],
-                       test_seed=test["seed"], **{f"test_{k}": v for k, v in report["models"][kind].items()})
-    if out_dir is not None:
-        (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    report["seconds"] = time.perf_counter() - t0
-    return {"models": models, "report": report, "test": (Xt, yt)}
+__all__ = ["LAB", "MODEL_FEATURES", "MODEL_FILES", "MODELS_DIR", "load_model", "onnx_session", "sklearn_pipeline"]
 
 
 def load_model(kind: str, impl: str = "python"):
     """A committed model (labs/models/<kind>.npz) for impl "python" or "c"."""
-    from .lab import impl_module
-
     return impl_module("ml_inference", impl).Model.load(MODELS_DIR / MODEL_FILES[kind])
 
 
@@ -173,8 +68,6 @@ def sklearn_pipeline(model):
 def onnx_session(model):
     """An onnxruntime session of the same model (converted from the rebuilt
     scikit-learn pipeline by skl2onnx, float64 in and out), or Skip."""
-    from .lab import Skip
-
     try:
         import onnxruntime as ort
         from skl2onnx import to_onnx
@@ -189,8 +82,6 @@ def onnx_session(model):
 
 
 # ------------------------------------------------------------ the workloads
-# The headline record of each metric is the MLP (the harder model); the
-# logistic regression is variant "logistic".
 KINDS = ("mlp", "logistic")
 _STREAM_N = {"quick": 100_000, "full": 500_000}  # messages for features and tick-to-signal
 _ROWS = {"quick": 20_000, "full": 100_000}  # rows for single-row latency and batches
@@ -223,8 +114,6 @@ def _rows(size) -> np.ndarray:
 def run_features(impl: str, size) -> list:
     """feature_ns: the feature computation of one book update (book update
     excluded): C timed inside C, Python timed around FeatureEngine.update."""
-    from .lab import impl_module
-
     data = _simulated_stream(size)
     mod = impl_module("ml_inference", impl)
     with mod.FeatureEngine() as engine:
@@ -294,8 +183,6 @@ def _batched_ns(predict, X: np.ndarray) -> float:
 def _predict_records(kind: str, ns: np.ndarray, rate: float, rows: int, kernel: str) -> list:
     """`kernel`: what ran the model (the C kernel variant, or the package and
     its version), so a figure can be traced to its code."""
-    from .lab import Measurement
-
     v = _variant(kind)
     summary = stats.latency_summary(ns)
     detail = {"percentiles": {k: x for k, x in summary.items() if k.startswith("p")}, **summary, "model": kind,
@@ -341,8 +228,6 @@ def run_tick_to_signal(impl: str, size) -> list:
     """tick_to_signal_p50/p99_ns: from a raw ITCH message to the MLP's signal
     (decode -> book -> features -> predict), per message that gives one; C
     timed inside C, Python around Pipeline.on_message."""
-    from .lab import impl_module
-
     data = _simulated_stream(size)
     mod = impl_module("ml_inference", impl)
     with mod.Pipeline(load_model("mlp", impl)) as pipe:
@@ -364,41 +249,35 @@ def run_tick_to_signal(impl: str, size) -> list:
     return stats.latency_measurements(ns, "tick_to_signal", model="mlp", messages=len(ns))
 
 
-def _lab():
-    from .lab import Lab, Metric, Workload
-
-    return Lab(
-        number=6,
-        id="ml-inference",
-        title="ML inference",
-        summary="order-book features and a small model in C and NumPy, against scikit-learn and onnxruntime",
-        metrics=(
-            Metric("feature_ns", "ns", "lower", "the features of one book update (median; book update excluded)",
-                   floor="timer_ns"),
-            Metric("predict_ns_p50", "ns", "lower", "one row through the model, median (headline: the MLP)",
-                   floor="timer_ns", outcome=True),
-            Metric("predict_ns_p99", "ns", "lower", "the same, 99th percentile", floor="timer_ns"),
-            Metric("throughput_batch", "pred/s", "higher",
-                   f"predictions per second in batches: calls of {_BATCH} rows (C: its batch kernel over all "
-                   "the rows, timed inside C)"),
-            Metric("tick_to_signal_p50_ns", "ns", "lower", "raw ITCH message to the MLP's signal, median"),
-            Metric("tick_to_signal_p99_ns", "ns", "lower", "the same, 99th percentile"),
-        ),
-        plot_groups=(("one row through the model", ("predict_ns_p50", "predict_ns_p99")),
-                     ("market data to signal", ("tick_to_signal_p50_ns", "tick_to_signal_p99_ns"))),
-        workloads=(
-            Workload("features", run_features, ("c", "python"), ("feature_ns",),
-                     "the features after every book update of a simulated stream"),
-            Workload("predict", run_predict, ("c", "python"), ("predict_ns_p50", "predict_ns_p99", "throughput_batch"),
-                     "single rows and batches through each model", variants=(None, "logistic")),
-            Workload("peers", run_peer, ("peer:scikit-learn", "peer:onnxruntime"),
-                     ("predict_ns_p50", "predict_ns_p99", "throughput_batch"),
-                     "the same models in scikit-learn and onnxruntime", variants=(None, "logistic")),
-            Workload("tick-to-signal", run_tick_to_signal, ("c", "python"),
-                     ("tick_to_signal_p50_ns", "tick_to_signal_p99_ns"),
-                     "decode -> book -> features -> MLP, per message, in one process"),
-        ),
-    )
-
-
-LAB = _lab()
+LAB = Lab(
+    number=6,
+    id="ml-inference",
+    title="ML inference",
+    summary="order-book features and a small model in C and NumPy, against scikit-learn and onnxruntime",
+    metrics=(
+        Metric("feature_ns", "ns", "lower", "the features of one book update (median; book update excluded)",
+               floor="timer_ns"),
+        Metric("predict_ns_p50", "ns", "lower", "one row through the model, median (headline: the MLP)",
+               floor="timer_ns", outcome=True),
+        Metric("predict_ns_p99", "ns", "lower", "the same, 99th percentile", floor="timer_ns"),
+        Metric("throughput_batch", "pred/s", "higher",
+               f"predictions per second in batches: calls of {_BATCH} rows (C: its batch kernel over all "
+               "the rows, timed inside C)"),
+        Metric("tick_to_signal_p50_ns", "ns", "lower", "raw ITCH message to the MLP's signal, median"),
+        Metric("tick_to_signal_p99_ns", "ns", "lower", "the same, 99th percentile"),
+    ),
+    plot_groups=(("one row through the model", ("predict_ns_p50", "predict_ns_p99")),
+                 ("market data to signal", ("tick_to_signal_p50_ns", "tick_to_signal_p99_ns"))),
+    workloads=(
+        Workload("features", run_features, ("c", "python"), ("feature_ns",),
+                 "the features after every book update of a simulated stream"),
+        Workload("predict", run_predict, ("c", "python"), ("predict_ns_p50", "predict_ns_p99", "throughput_batch"),
+                 "single rows and batches through each model", variants=(None, "logistic")),
+        Workload("peers", run_peer, ("peer:scikit-learn", "peer:onnxruntime"),
+                 ("predict_ns_p50", "predict_ns_p99", "throughput_batch"),
+                 "the same models in scikit-learn and onnxruntime", variants=(None, "logistic")),
+        Workload("tick-to-signal", run_tick_to_signal, ("c", "python"),
+                 ("tick_to_signal_p50_ns", "tick_to_signal_p99_ns"),
+                 "decode -> book -> features -> MLP, per message, in one process"),
+    ),
+)

@@ -12,15 +12,20 @@ implementations through one API (ids cimpl / pyimpl).
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from labs import feed
 from labs import ml_inference as lab
+from labs import ml_training
 from pyimpl import itch
 from pyimpl import ml_inference as pml
 from tests.conftest import lab_fixtures
@@ -94,7 +99,7 @@ def test_c_and_python_features_are_identical(ml_pair):
 @pytest.fixture(scope="module")
 def small():
     """Both models trained on small streams (seconds), their held-out data."""
-    return lab.train(None, train={"messages": 40_000, "seed": 1}, test={"messages": 20_000, "seed": 2},
+    return ml_training.train(None, train={"messages": 40_000, "seed": 1}, test={"messages": 20_000, "seed": 2},
                      progress=lambda msg: None)
 
 
@@ -226,7 +231,7 @@ def test_training_is_reproducible_and_the_committed_models_are_its_output(tmp_pa
     files: the same keys, dtypes, shapes, strings and integers exactly; the
     float arrays within ARRAY_TOL of their scale; the same predictions on
     the held-out rows within PROBA_TOL; the same report.json."""
-    got = lab.train(tmp_path, progress=lambda msg: None)
+    got = ml_training.train(tmp_path, progress=lambda msg: None)
     Xt, _ = got["test"]
     for kind, name in lab.MODEL_FILES.items():
         with np.load(lab.MODELS_DIR / name) as want, np.load(tmp_path / name) as new:
@@ -256,6 +261,38 @@ def test_training_is_reproducible_and_the_committed_models_are_its_output(tmp_pa
     report = got["report"]
     assert report["models"]["logistic"]["auc"] > report["baselines"]["momentum_auc"] + 0.02
     assert report["models"]["logistic"]["accuracy"] > report["baselines"]["majority_accuracy"] + 0.1
+
+
+def test_the_lab_module_is_a_declaration_and_workloads():
+    """labs/lab.py's rule: labs/<lab>.py holds `LAB = Lab(...)` and the
+    workloads; training lives in labs/ml_training.py, and importing the lab
+    does not import scikit-learn."""
+    tree = ast.parse(Path(lab.__file__).read_text())
+    decl = [n for n in tree.body if isinstance(n, ast.Assign) and [getattr(t, "id", "") for t in n.targets] == ["LAB"]]
+    assert len(decl) == 1 and isinstance(decl[0].value, ast.Call) and decl[0].value.func.id == "Lab"
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert not functions & {"train", "fit", "labelled", "export", "evaluate", "baselines"}
+    assert {"train", "fit", "labelled", "export"} <= set(vars(ml_training))
+    code = "import sys, labs.ml_inference, labs.registry; labs.registry.all_labs(); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_latencylab_train_writes_loadable_models(tmp_path, monkeypatch, capsys):
+    """The CLI's `train` runs labs.ml_training.train (here on small streams)
+    and writes both models and report.json where --out says."""
+    from labs import cli
+
+    real = ml_training.train
+    monkeypatch.setattr(ml_training, "train", lambda out, progress: real(
+        out, train={"messages": 20_000, "seed": 1}, test={"messages": 10_000, "seed": 2}, progress=progress))
+    assert cli.main(["train", "--out", str(tmp_path)]) == 0
+    for kind, name in ml_training.MODEL_FILES.items():
+        m = pml.Model.load(tmp_path / name)
+        assert m.kind == kind and m.features == ml_training.MODEL_FEATURES
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["train"]["messages"] == 20_000 and set(report["models"]) == set(ml_training.MODEL_FILES)
+    assert "out of sample" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------ tick to signal
