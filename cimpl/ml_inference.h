@@ -67,9 +67,16 @@ int64_t ll_ml_engine_apply_stream(ll_ml_engine *e, const uint8_t *buf, uint64_t 
 
 /* As apply_stream, writing for each book update the ns of its feature
  * computation only (depth query + arithmetic, between two ll_now_ns() reads:
- * one clock read's cost is inside each figure). */
+ * one clock read's cost is inside each figure), and into *checksum the
+ * checksum of the rows those timed calls produced (ll_ml_feature_checksum of
+ * what apply_stream would return; computed after each second clock read). */
 int64_t ll_ml_engine_feature_times(ll_ml_engine *e, const uint8_t *buf, uint64_t len, int64_t *ns,
-                                   uint64_t max_rows, ll_book_err *err);
+                                   uint64_t *checksum, uint64_t max_rows, ll_book_err *err);
+
+/* The checksum of `rows` feature rows (row-major, LL_ML_N_FEATURES each):
+ * the sum over value k of its IEEE bits times 2k + 1, mod 2^64 (pyimpl's
+ * feature_checksum).  Any one value changed or moved changes it. */
+uint64_t ll_ml_feature_checksum(const double *features, uint64_t rows);
 
 /* ------------------------------------------------------------ the model */
 

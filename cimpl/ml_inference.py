@@ -20,7 +20,8 @@ Beyond pyimpl's API, C-only timing kernels for the benchmarks, timed inside
 C with ll_now_ns() (clock_gettime(CLOCK_MONOTONIC) through the vDSO, ~16 ns a
 read here; each figure holds about one read's cost):
 - FeatureEngine.feature_times(buf): ns of each book update's feature
-  computation (depth query + arithmetic; the book update itself excluded);
+  computation (depth query + arithmetic; the book update itself excluded),
+  and the checksum of the rows computed (pyimpl.ml_inference.feature_checksum);
 - Model.predict_times(X): ns of each row's single-row prediction;
 - Model.batch_ns(X, repeats): total ns of `repeats` batch predictions of X;
 - Pipeline.run_timed(buf): per signal, ns from the start of decoding its
@@ -63,13 +64,15 @@ from pyimpl.ml_inference import (
     VOL_LAMBDA,
     ModelError,
     Rows,
+    feature_checksum,
 )
 
 from . import _lib
 from . import order_book as _cob
 
 __all__ = ["DEPTH_LEVELS", "FEATURES", "FORMAT", "FORMAT_VERSION", "KERNELS", "KINDS", "N_FEATURES", "OFI_WINDOW", "PRICE",
-           "RETURN_WINDOW", "TRADE_ALPHA", "VOL_LAMBDA", "FeatureEngine", "Model", "ModelError", "Pipeline", "Rows"]
+           "RETURN_WINDOW", "TRADE_ALPHA", "VOL_LAMBDA", "FeatureEngine", "Model", "ModelError", "Pipeline", "Rows",
+           "feature_checksum"]
 
 
 def _sig(name: str, restype, *argtypes):
@@ -84,8 +87,8 @@ _apply = _sig("ll_ml_engine_apply", c_int, c_void_p, c_void_p, c_uint64, c_void_
 _count_updates = _sig("ll_ml_count_updates", c_int64, c_void_p, c_uint64)
 _apply_stream = _sig("ll_ml_engine_apply_stream", c_int64, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p,
                      c_void_p, c_uint64, c_void_p)
-_feature_times = _sig("ll_ml_engine_feature_times", c_int64, c_void_p, c_void_p, c_uint64, c_void_p, c_uint64,
-                      c_void_p)
+_feature_times = _sig("ll_ml_engine_feature_times", c_int64, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p,
+                      c_uint64, c_void_p)
 _model_create = _sig("ll_ml_model_create", c_void_p, c_uint32, c_uint32, c_void_p, c_void_p, c_void_p, c_void_p,
                      c_void_p, c_void_p, POINTER(c_int))
 _model_destroy = _sig("ll_ml_model_destroy", None, c_void_p)
@@ -185,20 +188,24 @@ class FeatureEngine(_lib.Owned):
             raise self._stream_error(rc, keep, n)
         return Rows(feats[:rc], locs[:rc], stamps[:rc])
 
-    def feature_times(self, buf) -> np.ndarray:
+    def feature_times(self, buf) -> tuple[np.ndarray, int]:
         """apply_stream that times, inside C, each book update's feature
         computation only (the depth query and the arithmetic; the book update
-        excluded): an int64 array of ns, one per update, in stream order.  Each
-        figure lies between two ll_now_ns() reads (CLOCK_MONOTONIC via the
-        vDSO, ~16 ns a read here), so it holds about one read's cost."""
+        excluded): (ns, checksum).  ns: an int64 array, one per update, in
+        stream order; each figure lies between two ll_now_ns() reads
+        (CLOCK_MONOTONIC via the vDSO, ~16 ns a read here), so it holds about
+        one read's cost.  checksum: pyimpl's feature_checksum of the rows the
+        timed calls produced, so a caller can check that the timed path
+        computed the features (and the right ones)."""
         h = self._handle()
         keep, addr, n = _cob._address(buf)
         m = _count_updates(addr, n)
         ns = np.empty(m, dtype=np.int64)
-        rc = _feature_times(h, addr, n, ns.ctypes.data, m, self._errp)
+        checksum = c_uint64(0)
+        rc = _feature_times(h, addr, n, ns.ctypes.data, ctypes.addressof(checksum), m, self._errp)
         if rc < 0:
             raise self._stream_error(rc, keep, n)
-        return ns[:rc]
+        return ns[:rc], checksum.value
 
 
 # ------------------------------------------------------------ the model

@@ -100,35 +100,61 @@ def _simulated_stream(size) -> bytes:
 
 
 @functools.lru_cache(maxsize=2)
-def _rows(size) -> np.ndarray:
-    """Model inputs: the finite feature rows of the stream, MODEL_FEATURES order."""
-    from pyimpl.ml_inference import FEATURES, FeatureEngine
+def _stream_features(size) -> np.ndarray:
+    """pyimpl's feature rows of the stream (apply_stream): the reference the
+    timed paths are checked against, and the source of the model inputs."""
+    from pyimpl.ml_inference import FeatureEngine
 
     with FeatureEngine() as engine:
-        rows = engine.apply_stream(_simulated_stream(size)).features
-    X = rows[:, [FEATURES.index(f) for f in MODEL_FEATURES]]
+        return engine.apply_stream(_simulated_stream(size)).features
+
+
+@functools.lru_cache(maxsize=2)
+def _rows(size) -> np.ndarray:
+    """Model inputs: the finite feature rows of the stream, MODEL_FEATURES order."""
+    from pyimpl.ml_inference import FEATURES
+
+    X = _stream_features(size)[:, [FEATURES.index(f) for f in MODEL_FEATURES]]
     X = X[np.isfinite(X).all(axis=1)]
     return np.ascontiguousarray(np.resize(X, (_ROWS[size], X.shape[1])))  # repeated if the stream is short
 
 
+class FeaturesDiffer(RuntimeError):
+    """The timed path computed other features than pyimpl's apply_stream: its
+    time is not the time of this lab's features."""
+
+
 def run_features(impl: str, size) -> list:
     """feature_ns: the feature computation of one book update (book update
-    excluded): C timed inside C, Python timed around FeatureEngine.update."""
+    excluded): C timed inside C, Python timed around FeatureEngine.update.
+    Both paths also return the feature_checksum of the rows their timed calls
+    produced; it must equal the checksum of pyimpl's apply_stream rows of the
+    same stream (FeaturesDiffer otherwise), so the figure is the time of
+    computing those very values (C cannot have optimised them away)."""
+    from pyimpl.ml_inference import feature_checksum
+
     data = _simulated_stream(size)
-    mod = impl_module("ml_inference", impl)
-    with mod.FeatureEngine() as engine:
+    want = feature_checksum(_stream_features(size))
+    with impl_module("ml_inference", impl).FeatureEngine() as engine:
         if impl == "c":
-            ns = engine.feature_times(data)
+            ns, got = engine.feature_times(data)
         else:
-            ns = _python_feature_times(engine, data)
+            ns, got = _python_feature_times(engine, data)
+    if got != want:
+        raise FeaturesDiffer(f"{impl}: the timed path's feature rows have checksum {got:#018x}, pyimpl's "
+                             f"apply_stream of the same stream {want:#018x}")
     return stats.latency_measurements(ns, "feature", ids=("feature_ns", "feature_ns_p99"),
-                                      timer="a clock read per update")[:1]
+                                      timer="a clock read per update", feature_checksum=f"{got:#018x}",
+                                      checked="the timed calls' rows have the checksum of pyimpl's apply_stream "
+                                              "rows of this stream")[:1]
 
 
-def _python_feature_times(engine, data: bytes) -> np.ndarray:
+def _python_feature_times(engine, data: bytes) -> tuple[np.ndarray, int]:
+    """(ns of each FeatureEngine.update, feature_checksum of the rows they returned)."""
     from pyimpl import itch
+    from pyimpl.ml_inference import feature_checksum
 
-    times = []
+    times, rows = [], []
     book_apply, update, clock = engine.book.apply, engine.update, time.perf_counter_ns
     for _, body in itch.iter_frames(data):
         body = bytes(body)
@@ -139,9 +165,11 @@ def _python_feature_times(engine, data: bytes) -> np.ndarray:
         executed = int.from_bytes(body[19:23], "big") if t in (69, 67) else 0
         locate = body[1] << 8 | body[2]
         t0 = clock()
-        update(locate, executed)
-        times.append(clock() - t0)
-    return np.array(times, dtype=np.int64)
+        row = update(locate, executed)
+        t1 = clock()
+        times.append(t1 - t0)
+        rows.append(row)
+    return np.array(times, dtype=np.int64), feature_checksum(np.array(rows, dtype=np.float64))
 
 
 def run_predict(impl: str, size) -> list:

@@ -95,6 +95,18 @@ def test_c_and_python_features_are_identical(ml_pair):
     np.testing.assert_array_equal(ra.locates, rb.locates)
 
 
+def test_feature_checksum_by_hand():
+    """Value k's IEEE bits times 2k + 1, mod 2**64 (the C kernel's sum too)."""
+    two = np.zeros((2, pml.N_FEATURES))
+    two[0, 0], two[1, 1] = 1.0, 2.0  # k = 0 and k = N_FEATURES + 1
+    want = (0x3FF0000000000000 + 0x4000000000000000 * (2 * (pml.N_FEATURES + 1) + 1)) % 2**64
+    assert pml.feature_checksum(two) == want
+    two[0, 0], two[0, 1] = 0.0, 1.0  # the same value, one place on
+    assert pml.feature_checksum(two) != want
+    nan = np.full((1, pml.N_FEATURES), np.nan)
+    assert pml.feature_checksum(nan) == sum(0x7FF8000000000000 * (2 * k + 1) for k in range(pml.N_FEATURES)) % 2**64
+
+
 # ------------------------------------------------------------ the model file
 @pytest.fixture(scope="module")
 def small():
@@ -324,11 +336,12 @@ def small_sizes(monkeypatch):
     monkeypatch.setitem(lab._STREAM_N, "quick", 8_000)
     monkeypatch.setitem(lab._ROWS, "quick", 2_000)
     monkeypatch.setitem(lab._SINGLE_PEER_ROWS, "quick", 20)
-    lab._simulated_stream.cache_clear()
-    lab._rows.cache_clear()
+    caches = (lab._simulated_stream, lab._stream_features, lab._rows)
+    for c in caches:
+        c.cache_clear()
     yield
-    lab._simulated_stream.cache_clear()
-    lab._rows.cache_clear()
+    for c in caches:
+        c.cache_clear()
 
 
 @pytest.mark.parametrize("workload, impl", [(w.id, i) for w in lab.LAB.workloads for i in w.impls])
@@ -347,3 +360,19 @@ def test_workloads_write_their_records(small_sizes, workload, impl):
     assert all(m.value > 0 and math.isfinite(m.value) for m in out)
     if workload in ("predict", "peers"):
         assert {m.variant for m in out} == {None, "logistic"} and all(m.extra["kernel"] for m in out)
+
+
+@pytest.mark.parametrize("impl", ["c", "python"])
+def test_feature_ns_is_the_time_of_pyimpls_features(small_sizes, impl, monkeypatch):
+    """The features workload checks the checksum of the rows its timed calls
+    produced against pyimpl's apply_stream rows of the same stream, and
+    refuses to report a time for other work."""
+    (m,) = lab.run_features(impl, "quick")
+    assert m.metric == "feature_ns" and m.extra["n"] == len(lab._stream_features("quick"))
+    assert int(m.extra["feature_checksum"], 16) == pml.feature_checksum(lab._stream_features("quick"))
+    other = lab._stream_features("quick").copy()
+    i = np.flatnonzero(np.isfinite(other[:, 0]))[-1]
+    other[i, 0] = np.nextafter(other[i, 0], np.inf)  # one value one ulp off what the timed path computed
+    monkeypatch.setattr(lab, "_stream_features", lambda size: other)
+    with pytest.raises(lab.FeaturesDiffer, match="checksum"):
+        lab.run_features(impl, "quick")
