@@ -767,16 +767,24 @@ LL_EXPORT int64_t ll_ml_predict_times(ll_ml_model *m, const double *X, uint64_t 
     return (int64_t)n;
 }
 
+/* `repeats` sweeps over X, each in predict_proba calls of `batch` rows (the
+ * last call of a sweep takes what is left), as a Python caller's loop over
+ * X[i:i + batch] would: the same rows per call whatever the language. */
 LL_EXPORT int64_t ll_ml_batch_ns(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, uint64_t repeats,
-                                 double *out, uint64_t *bad)
+                                 uint64_t batch, double *out, uint64_t *bad)
 {
-    if (m == NULL || bad == NULL || k != m->n_in || (n > 0 && (X == NULL || out == NULL)))
+    if (m == NULL || bad == NULL || k != m->n_in || batch == 0 || (n > 0 && (X == NULL || out == NULL)))
         return LL_EINVAL;
     uint64_t t0 = ll_now_ns();
     for (uint64_t rep = 0; rep < repeats; rep++) {
-        int64_t rc = predict_rows(m, X, n, out, bad);
-        if (rc < 0)
-            return rc;
+        for (uint64_t r0 = 0; r0 < n; r0 += batch) {
+            uint64_t rows = n - r0 < batch ? n - r0 : batch;
+            int64_t rc = predict_rows(m, X + r0 * k, rows, out + 2 * r0, bad);
+            if (rc < 0) {
+                bad[0] += r0; /* the row in X, not in the call */
+                return rc;
+            }
+        }
     }
     return (int64_t)(ll_now_ns() - t0);
 }

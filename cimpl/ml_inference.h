@@ -110,11 +110,13 @@ int ll_ml_predict_one(ll_ml_model *m, const double *x, uint64_t k, double *p, ui
 
 /* Timing kernels (ll_now_ns, CLOCK_MONOTONIC via the vDSO, ~16 ns a read).
  * predict_times: each row predicted alone, ns[i] its time (the finite check
- * of the whole X is done first, untimed).  batch_ns: `repeats` predict_proba
- * calls over X into out (n x 2), the total elapsed ns. */
+ * of the whole X is done first, untimed).  batch_ns: `repeats` sweeps over X,
+ * each in predict_proba calls of `batch` rows (>= 1; the last call of a sweep
+ * takes the rest), into out (n x 2): the total elapsed ns; LL_ENONFINITE with
+ * bad[0] the row in X. */
 int64_t ll_ml_predict_times(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, int64_t *ns, uint64_t *bad);
-int64_t ll_ml_batch_ns(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, uint64_t repeats, double *out,
-                       uint64_t *bad);
+int64_t ll_ml_batch_ns(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, uint64_t repeats, uint64_t batch,
+                       double *out, uint64_t *bad);
 
 /* ------------------------------------------------------------ tick to signal */
 

@@ -23,7 +23,8 @@ read here; each figure holds about one read's cost):
   computation (depth query + arithmetic; the book update itself excluded),
   and the checksum of the rows computed (pyimpl.ml_inference.feature_checksum);
 - Model.predict_times(X): ns of each row's single-row prediction;
-- Model.batch_ns(X, repeats): total ns of `repeats` batch predictions of X;
+- Model.batch_ns(X, repeats, batch): total ns of `repeats` sweeps over X in
+  predict_proba calls of `batch` rows;
 - Pipeline.run_timed(buf): per signal, ns from the start of decoding its
   message to the signal, and the signal.
 
@@ -95,7 +96,8 @@ _model_destroy = _sig("ll_ml_model_destroy", None, c_void_p)
 _predict_proba = _sig("ll_ml_predict_proba", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_void_p, c_void_p)
 _predict_one = _sig("ll_ml_predict_one", c_int, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p)
 _predict_times = _sig("ll_ml_predict_times", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_void_p, c_void_p)
-_batch_ns = _sig("ll_ml_batch_ns", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_uint64, c_void_p, c_void_p)
+_batch_ns = _sig("ll_ml_batch_ns", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_uint64, c_uint64, c_void_p,
+                 c_void_p)
 _on_message = _sig("ll_ml_pipeline_on_message", c_int, c_void_p, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p)
 _run_timed = _sig("ll_ml_pipeline_run_timed", c_int64, c_void_p, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p,
                   c_uint64, c_void_p)
@@ -348,16 +350,22 @@ class Model(_lib.Owned):
             raise self._input_error(rc)
         return ns
 
-    def batch_ns(self, X, repeats: int = 1) -> int:
-        """Total ns of `repeats` batch predictions of X (predict_proba's C work,
-        finite check included), timed inside C with two ll_now_ns() reads:
+    def batch_ns(self, X, repeats: int = 1, batch: int | None = None) -> int:
+        """Total ns of `repeats` sweeps over X, each in predict_proba calls of
+        `batch` rows (None: all of X in one call; the last call of a sweep
+        takes the rest), predict_proba's C work with its finite check, timed
+        inside C with two ll_now_ns() reads:
         throughput = len(X) * repeats / (batch_ns / 1e9)."""
         h = self._handle()
         X = self._matrix(X)
         if not isinstance(repeats, int) or repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+        if batch is None:
+            batch = max(1, X.shape[0])
+        if not isinstance(batch, int) or not 1 <= batch <= _U64:
+            raise ValueError(f"batch must be >= 1 rows, got {batch!r}")
         out = np.empty((X.shape[0], 2), dtype=np.float64)
-        rc = _batch_ns(h, X.ctypes.data, X.shape[0], self.n_features, repeats, out.ctypes.data, self._badp)
+        rc = _batch_ns(h, X.ctypes.data, X.shape[0], self.n_features, repeats, batch, out.ctypes.data, self._badp)
         if rc < 0:
             raise self._input_error(rc)
         return rc

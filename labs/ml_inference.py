@@ -28,7 +28,8 @@ from . import feed, stats
 from .lab import Lab, Measurement, Metric, Skip, Workload, impl_module
 from .ml_training import MODEL_FEATURES, MODEL_FILES, MODELS_DIR
 
-__all__ = ["LAB", "MODEL_FEATURES", "MODEL_FILES", "MODELS_DIR", "load_model", "onnx_session", "sklearn_pipeline"]
+__all__ = ["LAB", "MODEL_FEATURES", "MODEL_FILES", "MODELS_DIR", "load_model", "onnx_model", "onnx_session",
+           "peer_predict", "sklearn_pipeline"]
 
 
 def load_model(kind: str, impl: str = "python"):
@@ -40,8 +41,9 @@ def load_model(kind: str, impl: str = "python"):
 def sklearn_pipeline(model):
     """The scikit-learn pipeline a Model came from, rebuilt from its arrays
     (no pickle needed): StandardScaler + LogisticRegression or MLPClassifier
-    with the fitted attributes set.  It predicts what the trained one did
-    (tests/test_ml_inference.py checks it); the peers run on it."""
+    with the fitted attributes set.  Its probabilities are the Model's
+    within 1e-14 (test_scikit_learn_peer_gives_our_probabilities); the
+    peers run on it."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
@@ -65,28 +67,45 @@ def sklearn_pipeline(model):
     return make_pipeline(scaler, est)
 
 
-def onnx_session(model):
-    """An onnxruntime session of the same model (converted from the rebuilt
-    scikit-learn pipeline by skl2onnx, float64 in and out), or Skip."""
+def onnx_model(model):
+    """The model as ONNX (skl2onnx's conversion of the rebuilt scikit-learn
+    pipeline, float64 in and out: a DoubleTensorType input makes every
+    initializer and operation double, which tests/test_ml_inference.py
+    checks), or Skip."""
     try:
-        import onnxruntime as ort
         from skl2onnx import to_onnx
         from skl2onnx.common.data_types import DoubleTensorType
     except ImportError:
         raise Skip("onnxruntime/skl2onnx are not installed (pip install 'latencylab[onnx]')") from None
-    onx = to_onnx(sklearn_pipeline(model), initial_types=[("X", DoubleTensorType([None, model.n_features]))],
-                  options={"zipmap": False}, target_opset=17)
+    return to_onnx(sklearn_pipeline(model), initial_types=[("X", DoubleTensorType([None, model.n_features]))],
+                   options={"zipmap": False}, target_opset=17)
+
+
+def onnx_session(model):
+    """An onnxruntime session of onnx_model(model) on one thread, or Skip."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise Skip("onnxruntime/skl2onnx are not installed (pip install 'latencylab[onnx]')") from None
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1  # one core, as every other implementation here
-    return ort.InferenceSession(onx.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(onnx_model(model).SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 # ------------------------------------------------------------ the workloads
 KINDS = ("mlp", "logistic")
 _STREAM_N = {"quick": 100_000, "full": 500_000}  # messages for features and tick-to-signal
-_ROWS = {"quick": 20_000, "full": 100_000}  # rows for single-row latency and batches
-_SINGLE_PEER_ROWS = {"quick": 500, "full": 3_000}  # scikit-learn's single row costs ~200 us
-_BATCH = 1024  # rows per batch call
+_ROWS = {"quick": 20_000, "full": 100_000}  # the rows every throughput_batch figure predicts
+# Rows timed one at a time: the first this many of _ROWS, the same count for
+# every implementation.  scikit-learn's single row costs ~200 us, so a quick
+# run times fewer rows, for all of them (20,000 would take scikit-learn 8 s).
+_SINGLE_ROWS = {"quick": 5_000, "full": 100_000}
+BATCH = 1024  # rows per call in the headline throughput_batch records, for every implementation
+# throughput_batch at other call sizes (the MLP, every implementation): variant -> rows per call,
+# None for all the rows in one call
+BATCH_VARIANTS = {"batch-64": 64, "batch-all": None}
+_PASSES = 5  # throughput_batch: the median of this many timed sweeps over the rows (after one untimed)
+PEER_AGREEMENT = 1e-9  # a peer further than this from NumPy's probabilities runs another model: no figure
 _STREAM_SEED = 21  # a stream neither model was trained or tested on
 
 
@@ -173,82 +192,139 @@ def _python_feature_times(engine, data: bytes) -> tuple[np.ndarray, int]:
 
 
 def run_predict(impl: str, size) -> list:
-    """predict_ns_p50/p99 (one row; C inside C, NumPy in Python) and
-    throughput_batch (predictions/s in batches of _BATCH rows), per model."""
-
+    """predict_ns_p50/p99: each of the first _SINGLE_ROWS rows alone (C's
+    predict_times, timed inside C; NumPy's predict_one, timed around each
+    call) and throughput_batch: sweeps over the _ROWS rows in calls of BATCH
+    rows (C: batch_ns, the same calls inside C), per model; the MLP also in
+    calls of the BATCH_VARIANTS sizes."""
     X = _rows(size)
+    single = X[:_SINGLE_ROWS[size]]
     out = []
     for kind in KINDS:
         model = load_model(kind, impl)
         if impl == "c":
-            ns = model.predict_times(X)
-            repeats = max(1, 2_000_000 // len(X))
-            batch_ns = model.batch_ns(X, repeats) / repeats
+            kernel, call = model.kernel, "predict_times: predict_one's work on each row, in a C loop"
+            ns = model.predict_times(single)
+
+            def sweep(batch, model=model):  # one pass over X in calls of `batch` rows, timed inside C
+                return model.batch_ns(X, 1, batch)
         else:
-            clock, one = time.perf_counter_ns, model.predict_one
-            ns = np.empty(len(X), dtype=np.int64)
-            for i, x in enumerate(X):
-                t0 = clock()
-                one(x)
-                ns[i] = clock() - t0
-            batch_ns = _batched_ns(model.predict_proba, X)
-        out += _predict_records(kind, ns, len(X) / (batch_ns / 1e9), len(X),
-                                kernel=model.kernel if impl == "c" else f"numpy {np.__version__}")
+            kernel, call = f"numpy {np.__version__}", "predict_one(x)"
+            ns = _one_by_one(model.predict_one, list(single))
+
+            def sweep(batch, model=model):
+                return _sweep_ns(model.predict_proba, X, batch)
+        timed = "inside C" if impl == "c" else "around each call, in Python"
+        out += _predict_records(kind, ns, kernel, call)
+        out += _throughput_records(kind, sweep, len(X), kernel, timed)
     return out
 
 
-def _batched_ns(predict, X: np.ndarray) -> float:
-    """ns to predict all of X in calls of _BATCH rows (the median of 3 passes)."""
-    passes = []
-    for _ in range(3):
-        t0 = time.perf_counter_ns()
-        for i in range(0, len(X), _BATCH):
-            predict(X[i:i + _BATCH])
-        passes.append(time.perf_counter_ns() - t0)
-    return float(np.median(passes))
+def _one_by_one(predict, rows: list) -> np.ndarray:
+    """ns of predict(row) for each row, timed around each call."""
+    clock = time.perf_counter_ns
+    ns = np.empty(len(rows), dtype=np.int64)
+    for i, row in enumerate(rows):
+        t0 = clock()
+        predict(row)
+        ns[i] = clock() - t0
+    return ns
 
 
-def _predict_records(kind: str, ns: np.ndarray, rate: float, rows: int, kernel: str) -> list:
-    """`kernel`: what ran the model (the C kernel variant, or the package and
-    its version), so a figure can be traced to its code."""
+def _sweep_ns(predict, X: np.ndarray, batch: int) -> int:
+    """ns to predict all of X in calls of `batch` rows (the last call takes
+    the rest), timed around the loop."""
+    t0 = time.perf_counter_ns()
+    for i in range(0, len(X), batch):
+        predict(X[i:i + batch])
+    return time.perf_counter_ns() - t0
+
+
+def _batch_sizes(kind: str, rows: int) -> list[tuple[str | None, int]]:
+    """(variant, rows per call) of the throughput_batch records of a model."""
+    if kind != "mlp":
+        return [(_variant(kind), BATCH)]
+    return [(None, BATCH)] + [(v, rows if b is None else b) for v, b in BATCH_VARIANTS.items()]
+
+
+def _throughput_records(kind: str, sweep, rows: int, kernel: str, timed: str) -> list:
+    """throughput_batch for each call size: `sweep(batch)` -> ns of one pass
+    over the `rows` rows in calls of `batch` rows; one untimed pass, then the
+    median rate of _PASSES.  Every record says the batch it used."""
+    out = []
+    for variant, batch in _batch_sizes(kind, rows):
+        sweep(batch)  # warm-up: caches, first-touch of the output arrays, a peer's lazy set-up
+        rates = [rows / (sweep(batch) / 1e9) for _ in range(_PASSES)]
+        summary = stats.repeat_summary(rates)
+        out.append(Measurement("throughput_batch", summary["median"], variant=variant, extra={
+            "model": kind, "kernel": kernel, "batch": batch, "rows": rows, "calls_per_pass": -(-rows // batch),
+            "n": rows, **summary, "timed": timed}))
+    return out
+
+
+def _predict_records(kind: str, ns: np.ndarray, kernel: str, call: str) -> list:
+    """predict_ns_p50/p99 of a model's single-row times; `kernel`: what ran the
+    model (the C kernel variant, or the package and its version), so a figure
+    can be traced to its code; `call`: what was timed per row.  `n` is the
+    number of rows timed."""
     v = _variant(kind)
     summary = stats.latency_summary(ns)
     detail = {"percentiles": {k: x for k, x in summary.items() if k.startswith("p")}, **summary, "model": kind,
-              "kernel": kernel}
+              "kernel": kernel, "call": call}
     return [Measurement("predict_ns_p50", summary["p50"], variant=v, extra=detail),
-            Measurement("predict_ns_p99", summary["p99"], variant=v, extra=detail),
-            Measurement("throughput_batch", rate, variant=v,
-                        extra={"rows": rows, "batch": _BATCH, "model": kind, "kernel": kernel})]
+            Measurement("predict_ns_p99", summary["p99"], variant=v, extra=detail)]
+
+
+class ModelsDiffer(RuntimeError):
+    """A peer's probabilities are not NumPy's on the rows it is timed on: it
+    runs another model, and its figures would compare other work."""
+
+
+def peer_predict(impl: str, model):
+    """(predict(X) -> (n, 2) probabilities, kernel) of a peer running `model`
+    (a pyimpl Model): the rebuilt scikit-learn pipeline's predict_proba, or
+    an onnxruntime session's run; Skip if the peer is not installed."""
+    if impl == "peer:scikit-learn":
+        try:
+            import sklearn
+        except ImportError:
+            raise Skip("scikit-learn is not installed") from None
+        return sklearn_pipeline(model).predict_proba, f"scikit-learn {sklearn.__version__}"
+    if impl == "peer:onnxruntime":
+        session = onnx_session(model)
+        import onnxruntime
+
+        def predict(rows, run=session.run):  # the probabilities are the second output
+            return run(None, {"X": rows})[1]
+
+        return predict, f"onnxruntime {onnxruntime.__version__}"
+    raise ValueError(f"unknown peer {impl!r}")
 
 
 def run_peer(impl: str, size) -> list:
-    """The same models in scikit-learn (single row and batches) and in
-    onnxruntime (one thread)."""
+    """The same models in scikit-learn and in onnxruntime (one thread), on
+    the same rows as run_predict: the same _SINGLE_ROWS rows one at a time
+    (each a (1, k) call: neither has a single-row API), the same sweeps in
+    calls of the same sizes.  First their probabilities on all the rows are
+    compared with NumPy's (ModelsDiffer beyond PEER_AGREEMENT); the records
+    carry the largest difference."""
     X = _rows(size)
+    single = X[:_SINGLE_ROWS[size]]
     out = []
     for kind in KINDS:
         model = load_model(kind)
-        if impl == "peer:scikit-learn":
-            import sklearn
-
-            predict, kernel = sklearn_pipeline(model).predict_proba, f"scikit-learn {sklearn.__version__}"
-        else:
-            import onnxruntime
-
-            session = onnx_session(model)
-
-            def predict(rows, run=session.run):  # the probabilities are the second output
-                return run(None, {"X": rows})[1]
-
-            kernel = f"onnxruntime {onnxruntime.__version__}"
-        m = _SINGLE_PEER_ROWS[size]
-        ns = np.empty(m, dtype=np.int64)
-        for i in range(m):
-            row = X[i:i + 1]
-            t0 = time.perf_counter_ns()
-            predict(row)
-            ns[i] = time.perf_counter_ns() - t0
-        out += _predict_records(kind, ns, len(X) / (_batched_ns(predict, X) / 1e9), len(X), kernel)
+        predict, kernel = peer_predict(impl, model)
+        diff = float(np.abs(np.asarray(predict(X)) - model.predict_proba(X)).max())
+        if not diff <= PEER_AGREEMENT:
+            raise ModelsDiffer(f"{impl} ({kind}): probabilities up to {diff:.3g} from NumPy's on the timed rows")
+        ns = _one_by_one(predict, [single[i:i + 1] for i in range(len(single))])
+        records = _predict_records(kind, ns, kernel, "predict_proba(X[i:i + 1])" if impl == "peer:scikit-learn"
+                                   else "session.run(None, {'X': X[i:i + 1]})")
+        records += _throughput_records(kind, lambda batch, predict=predict: _sweep_ns(predict, X, batch), len(X),
+                                       kernel, "around each call, in Python")
+        for m in records:
+            m.extra["max_abs_diff_vs_numpy"] = diff
+        out += records
     return out
 
 
@@ -289,8 +365,9 @@ LAB = Lab(
                floor="timer_ns", outcome=True),
         Metric("predict_ns_p99", "ns", "lower", "the same, 99th percentile", floor="timer_ns"),
         Metric("throughput_batch", "pred/s", "higher",
-               f"predictions per second in batches: calls of {_BATCH} rows (C: its batch kernel over all "
-               "the rows, timed inside C)"),
+               f"predictions per second in calls of {BATCH} rows, the same for every implementation (C timed "
+               "inside C, the others around each call); variants batch-64 and batch-all (all the rows in one "
+               "call): the MLP at other call sizes"),
         Metric("tick_to_signal_p50_ns", "ns", "lower", "raw ITCH message to the MLP's signal, median"),
         Metric("tick_to_signal_p99_ns", "ns", "lower", "the same, 99th percentile"),
     ),
@@ -300,10 +377,10 @@ LAB = Lab(
         Workload("features", run_features, ("c", "python"), ("feature_ns",),
                  "the features after every book update of a simulated stream"),
         Workload("predict", run_predict, ("c", "python"), ("predict_ns_p50", "predict_ns_p99", "throughput_batch"),
-                 "single rows and batches through each model", variants=(None, "logistic")),
+                 "single rows and batches through each model", variants=(None, "logistic", *BATCH_VARIANTS)),
         Workload("peers", run_peer, ("peer:scikit-learn", "peer:onnxruntime"),
                  ("predict_ns_p50", "predict_ns_p99", "throughput_batch"),
-                 "the same models in scikit-learn and onnxruntime", variants=(None, "logistic")),
+                 "the same models in scikit-learn and onnxruntime", variants=(None, "logistic", *BATCH_VARIANTS)),
         Workload("tick-to-signal", run_tick_to_signal, ("c", "python"),
                  ("tick_to_signal_p50_ns", "tick_to_signal_p99_ns"),
                  "decode -> book -> features -> MLP, per message, in one process"),

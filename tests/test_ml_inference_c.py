@@ -433,6 +433,14 @@ def test_timing_kernels(fitted, c_rows):
     assert (t >= 0).all() and 0 < np.median(t) < 100_000
     total = cm.batch_ns(X[:5000], 3)
     assert isinstance(total, int) and 0 < total < 10**10
+    assert 0 < cm.batch_ns(X[:5000], 1, 64) < 10**10 and 0 < cm.batch_ns(X[:5000], 1, 1) < 10**10
+    for bad in (0, -1, 2.5, "64"):
+        with pytest.raises(ValueError, match="batch must be"):
+            cm.batch_ns(X[:10], 1, bad)
+    Xb = X[:300].copy()
+    Xb[200, 3] = np.nan  # in the fourth call of 64 rows: named by its row in X
+    with pytest.raises(ValueError, match="row 200, column 3"):
+        cm.batch_ns(Xb, 1, 64)
 
 
 def test_pipeline_matches_pyimpl(fitted):

@@ -425,15 +425,29 @@ static void test_model(void)
     CHECK_EQ(bad[1], 0);
     CHECK_EQ(ll_ml_predict_times(m, X, 7, 2, (int64_t[7]){0}, bad), LL_ENONFINITE);
     CHECK_EQ(bad[0], 1);
-    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 3, out, bad), LL_ENONFINITE);
+    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 3, 7, out, bad), LL_ENONFINITE);
     X[2] = 1.0;
     X[11] = X[13] = 0.5;
     int64_t ns[7];
     CHECK_EQ(ll_ml_predict_times(m, X, 7, 2, ns, bad), 7);
     for (int i = 0; i < 7; i++)
         CHECK(ns[i] >= 0 && ns[i] < 1000000000);
-    CHECK(ll_ml_batch_ns(m, X, 7, 2, 3, out, bad) >= 0);
+    CHECK(ll_ml_batch_ns(m, X, 7, 2, 3, 7, out, bad) >= 0);
     CHECK_SAME(out[3], mlp_by_hand(1.0, 1.0));
+    /* in calls of 1, 2, 3 (the last call short) or 8 rows: the same rows out */
+    double want[14];
+    CHECK_EQ(ll_ml_predict_proba(m, X, 7, 2, want, bad), 7);
+    for (uint64_t batch = 1; batch <= 8; batch++) {
+        memset(out, 0, sizeof out);
+        CHECK(ll_ml_batch_ns(m, X, 7, 2, 2, batch, out, bad) >= 0);
+        for (int i = 0; i < 14; i++)
+            CHECK_SAME(out[i], want[i]);
+    }
+    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 1, 0, out, bad), LL_EINVAL); /* a call of 0 rows */
+    X[9] = NAN;                                                     /* row 4: in the third call of 2 rows */
+    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 1, 2, out, bad), LL_ENONFINITE);
+    CHECK_EQ(bad[0], 4); /* the row in X, not in its call */
+    CHECK_EQ(bad[1], 1);
     ll_ml_model_destroy(m);
 }
 
