@@ -165,6 +165,29 @@ def _arrays(model) -> dict:
     (lambda a: a["mean"].__setitem__(0, np.inf), "mean holds NaN or inf"),
     (lambda a: a["scale"].__setitem__(0, 0.0), "scale must be positive"),
     (lambda a: a.update(kind=np.array("forest")), "unknown model kind"),
+    # malformed scalars and names: ModelError naming the array, never a bare ValueError/TypeError (issue 16)
+    (lambda a: a.update(version=np.array("abc")), r"'version' must be an integer .*<U3"),  # non-numeric
+    (lambda a: a.update(version=np.array("1")), r"'version' must be an integer"),  # a number as text
+    (lambda a: a.update(version=np.array(1.0)), r"'version' must be an integer .*float64"),  # wrong dtype
+    (lambda a: a.update(version=np.array(1.9)), r"'version' must be an integer"),  # int() would make it 1
+    (lambda a: a.update(version=np.array(True)), r"'version' must be an integer .*bool"),
+    (lambda a: a.update(version=np.array([1, 1])), r"'version' must be an integer .*shape \(2,\)"),  # wrong shape
+    (lambda a: a.update(version=np.array([1])), r"'version' must be an integer .*shape \(1,\)"),
+    (lambda a: a.update(version=np.array([], dtype=np.int64)), r"'version' must be an integer .*shape \(0,\)"),
+    (lambda a: a.pop("version"), "no 'version' array"),  # missing key
+    (lambda a: a.update(features=np.array("spread")), r"'features' must be a non-empty 1-d array of strings"),
+    (lambda a: a.update(features=a["features"][None, :]), r"'features' must be .*shape \(1, 7\)"),
+    (lambda a: a.update(features=np.arange(7)), r"'features' must be .*int64"),  # non-string
+    (lambda a: a.update(features=a["features"].astype("S")), r"'features' must be .*\|S"),  # bytes, not str
+    (lambda a: a.update(features=np.array([], dtype="<U1")), r"'features' must be .*shape \(0,\)"),
+    (lambda a: a.pop("features"), "no 'features' array"),
+    (lambda a: a.update(n_layers=np.array("three")), r"'n_layers' must be an integer"),
+    (lambda a: a.update(n_layers=np.array(3.0)), r"'n_layers' must be an integer"),
+    (lambda a: a.update(kind=np.array(["mlp"])), r"'kind' must be a string .*shape \(1,\)"),
+    (lambda a: a.update(format=np.array(7)), r"'format' must be a string"),
+    (lambda a: a.update(mean=a["mean"].astype(str)), r"'mean' must be a floating-point array"),  # numbers as text
+    (lambda a: a.update(scale=a["scale"].astype(complex)), r"'scale' must be a floating-point array, got dtype complex"),
+    (lambda a: a.update(W1=a["W1"] > 0), r"'W1' must be a floating-point array, got dtype bool"),
 ])
 def test_bad_model_files_raise_model_error(ml_impl, tmp_path, change, words):
     arrays = {k: np.array(v, copy=True) for k, v in _arrays(lab.load_model("mlp")).items()}
@@ -193,6 +216,26 @@ def test_truncated_or_foreign_files(ml_impl, tmp_path):
     with pytest.raises(FileNotFoundError):
         ml_impl.Model.load(tmp_path / "missing.npz")
     assert zipfile.is_zipfile(good)
+    npy = tmp_path / "one.npy"  # np.load gives an array, not an archive
+    np.save(npy, np.zeros(3))
+    with pytest.raises(pml.ModelError, match="a single .npy array"):
+        ml_impl.Model.load(npy)
+
+
+def test_from_arrays_refuses_what_is_not_an_array(ml_impl):
+    """from_arrays takes any dict: values that are not arrays of the right
+    kind are ModelErrors too."""
+    good = _arrays(lab.load_model("logistic"))
+    for key, value, words in (("version", None, "'version' must be an integer .*object"),
+                              ("n_layers", [1, [2]], "'n_layers' is not an array"),
+                              ("features", list(good["features"]), None),  # a list of str is fine
+                              ("mean", object(), "'mean' must be a floating-point array")):
+        data = {**good, key: value}
+        if words is None:
+            assert ml_impl.Model.from_arrays(data).features == lab.MODEL_FEATURES
+        else:
+            with pytest.raises(pml.ModelError, match=words):
+                ml_impl.Model.from_arrays(data)
 
 
 def test_non_finite_and_misshapen_inputs(ml_impl):
