@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import subprocess
 import sys
 import zipfile
@@ -586,3 +587,64 @@ def test_a_peer_running_another_model_gives_no_figure(small_sizes, monkeypatch):
     monkeypatch.setattr(lab, "sklearn_pipeline", off)
     with pytest.raises(lab.ModelsDiffer, match="from NumPy's"):
         lab.run_peer("peer:scikit-learn", "quick")
+
+
+_FAKE_LIB = r"""
+/* a libml_inference.so that disagrees with pyimpl: every symbol the binding
+ * binds, and ll_ml_info reporting another feature count */
+%s
+long long ll_ml_info(const char *what) { (void)what; return 1000; }
+"""
+
+
+@pytest.mark.parametrize("broken", ["missing", "disagrees"])
+def test_a_c_library_that_does_not_load_fails_the_lab_tests(tmp_path, broken):
+    """Issue 16: importorskip turned a C library that failed to load into a
+    skipped file (under pytest 8, which skips on any ImportError; pytest 9
+    skips only on ModuleNotFoundError, so the static check below guards the
+    rule too).  Run the lab's C-backed tests with LATENCYLAB_LIBDIR at no
+    library (OSError from ctypes) and at one whose layout disagrees with
+    pyimpl's (the binding's ImportError): both must fail, none be skipped."""
+    import re
+    import sysconfig
+
+    libdir = tmp_path / "lib"
+    if broken == "missing":
+        libdir = Path("/nonexistent")
+    else:
+        from cimpl import _lib
+
+        libdir.mkdir()
+        (libdir / "liborder_book.so").symlink_to(_lib.load("order_book")._name)  # lab 5's, which loads
+        names = re.findall(r'_sig\("(ll_ml_\w+)"', (Path(__file__).parents[1] / "cimpl" / "ml_inference.py").read_text())
+        assert "ll_ml_predict_proba" in names
+        src = tmp_path / "fake.c"
+        src.write_text(_FAKE_LIB % "\n".join(f"int {n}(void) {{ return 0; }}" for n in names if n != "ll_ml_info"))
+        cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+        subprocess.run([cc, "-shared", "-fPIC", "-o", str(libdir / "libml_inference.so"), str(src)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTEST_ADDOPTS")}
+    env["LATENCYLAB_LIBDIR"] = str(libdir)
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors",
+                          "-k", "cimpl and touch_features", "tests/test_ml_inference_c.py", "tests/test_ml_inference.py"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=240)
+    summary = out.stdout.strip().splitlines()[-1]
+    assert out.returncode != 0, out.stdout[-2000:]
+    assert "skipped" not in summary and "2 errors" in summary, summary  # the C file, and the cimpl case
+    assert "ERROR tests/test_ml_inference_c.py" in out.stdout
+    assert ("libml_inference.so disagrees with pyimpl" if broken == "disagrees" else "OSError: /nonexistent/lib") in out.stdout
+
+
+OPTIONAL_PEERS = {"sklearn", "onnxruntime", "skl2onnx"}  # the only packages lab 6's tests may skip without
+
+
+def test_lab_tests_skip_only_for_optional_peers():
+    """Whatever pytest's version (8.x skips a module on any ImportError,
+    9 only on ModuleNotFoundError), no lab-6 test skips because our own C
+    bindings do not import: importorskip names optional peer packages only."""
+    here = Path(__file__).parent
+    for path in sorted(here.glob("test_ml_inference*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "importorskip":
+                name = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+                assert name in OPTIONAL_PEERS, f"{path.name}:{node.lineno}: importorskip({name!r})"

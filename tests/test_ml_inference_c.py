@@ -31,7 +31,11 @@ from pyimpl import errors, itch
 from pyimpl import ml_inference as P
 from pyimpl.order_book import Book
 
-C = pytest.importorskip("cimpl.ml_inference")
+# Imported plainly, not with pytest.importorskip: a C library that does not
+# load (missing, or disagreeing with pyimpl on a layout: the binding's import
+# check raises ImportError) must fail this file, not skip it.  Only optional
+# peer packages are importorskip'ed.
+from cimpl import ml_inference as C  # noqa: E402
 
 pytestmark = pytest.mark.cimpl
 
