@@ -258,6 +258,29 @@ LL_EXPORT int64_t ll_ml_count_updates(const uint8_t *buf, uint64_t len)
 
 enum { RUN_ROWS, RUN_FEATURE_TIMES, RUN_PIPELINE };
 
+/* Row r's share of the checksum of feature rows (pyimpl's feature_checksum):
+ * the IEEE bits of value k (row-major, k = r * LL_ML_N_FEATURES + column)
+ * times 2k + 1, summed mod 2^64.  An odd multiplier is invertible mod 2^64,
+ * so changing any one value, or moving it, changes the sum. */
+static inline uint64_t checksum_row(const double *row, uint64_t r)
+{
+    uint64_t s = 0, k = r * LL_ML_N_FEATURES;
+    for (uint64_t j = 0; j < LL_ML_N_FEATURES; j++) {
+        uint64_t bits;
+        memcpy(&bits, &row[j], sizeof bits);
+        s += bits * (2 * (k + j) + 1);
+    }
+    return s;
+}
+
+LL_EXPORT uint64_t ll_ml_feature_checksum(const double *features, uint64_t rows)
+{
+    uint64_t s = 0;
+    for (uint64_t r = 0; features != NULL && r < rows; r++)
+        s += checksum_row(features + (size_t)r * LL_ML_N_FEATURES, r);
+    return s;
+}
+
 static inline int64_t frame_error(ll_book_err *err, int code, uint64_t pos)
 {
     err->code = code;
@@ -270,12 +293,14 @@ static inline int gather(const ll_ml_model *m, const double *row, double **x);
 
 /* The framed-stream loop of apply_stream, feature_times and run_timed (one
  * body, the mode a constant at each call site): pyimpl's apply_stream's
- * framing and errors, with err filled as ll_book_apply_stream fills it. */
+ * framing and errors, with err filled as ll_book_apply_stream fills it.
+ * feature_times also sums the checksum of the rows its timed calls produced
+ * into *checksum (on success). */
 static inline int64_t run_stream(ll_ml_engine *e, ll_ml_model *m, const uint8_t *buf, uint64_t len, const int mode,
                                  double *feats, uint16_t *locs, int64_t *stamps, int64_t *ns, double *sig,
-                                 uint64_t max_rows, ll_book_err *err)
+                                 uint64_t *checksum, uint64_t max_rows, ll_book_err *err)
 {
-    uint64_t pos = 0, rows = 0;
+    uint64_t pos = 0, rows = 0, sum = 0;
     double row[LL_ML_N_FEATURES];
     while (pos < len) {
         uint64_t t0 = mode == RUN_PIPELINE ? ll_now_ns() : 0;
@@ -314,7 +339,17 @@ static inline int64_t run_stream(ll_ml_engine *e, ll_ml_model *m, const uint8_t 
                 } else if (mode == RUN_FEATURE_TIMES) {
                     uint64_t t1 = ll_now_ns();
                     features(e, locate, executed, row);
-                    ns[rows++] = (int64_t)(ll_now_ns() - t1);
+                    /* The sink.  Nothing else reads `row` before the clock:
+                     * were features() inlined, the compiler could drop or sink
+                     * the arithmetic of the values only the row holds.  The
+                     * empty asm takes the row's address and may read memory,
+                     * so all nine values are computed and stored before the
+                     * second clock read; the checksum after it (untimed)
+                     * lets the caller check which values the timed path made. */
+                    __asm__ __volatile__("" : : "r"(row) : "memory");
+                    ns[rows] = (int64_t)(ll_now_ns() - t1);
+                    sum += checksum_row(row, rows);
+                    rows++;
                 } else {
                     double *x;
                     features(e, locate, executed, row);
@@ -328,6 +363,8 @@ static inline int64_t run_stream(ll_ml_engine *e, ll_ml_model *m, const uint8_t 
         }
         pos = body + n;
     }
+    if (mode == RUN_FEATURE_TIMES)
+        *checksum = sum;
     return (int64_t)rows;
 }
 
@@ -338,15 +375,16 @@ LL_EXPORT int64_t ll_ml_engine_apply_stream(ll_ml_engine *e, const uint8_t *buf,
     if (e == NULL || err == NULL || (buf == NULL && len > 0) ||
         (max_rows > 0 && (features_out == NULL || locates == NULL || timestamps == NULL)))
         return LL_EINVAL;
-    return run_stream(e, NULL, buf, len, RUN_ROWS, features_out, locates, timestamps, NULL, NULL, max_rows, err);
+    return run_stream(e, NULL, buf, len, RUN_ROWS, features_out, locates, timestamps, NULL, NULL, NULL, max_rows,
+                      err);
 }
 
 LL_EXPORT int64_t ll_ml_engine_feature_times(ll_ml_engine *e, const uint8_t *buf, uint64_t len, int64_t *ns,
-                                             uint64_t max_rows, ll_book_err *err)
+                                             uint64_t *checksum, uint64_t max_rows, ll_book_err *err)
 {
-    if (e == NULL || err == NULL || (buf == NULL && len > 0) || (max_rows > 0 && ns == NULL))
+    if (e == NULL || err == NULL || checksum == NULL || (buf == NULL && len > 0) || (max_rows > 0 && ns == NULL))
         return LL_EINVAL;
-    return run_stream(e, NULL, buf, len, RUN_FEATURE_TIMES, NULL, NULL, NULL, ns, NULL, max_rows, err);
+    return run_stream(e, NULL, buf, len, RUN_FEATURE_TIMES, NULL, NULL, NULL, ns, NULL, checksum, max_rows, err);
 }
 
 /* ------------------------------------------------------------ the model */
@@ -729,16 +767,24 @@ LL_EXPORT int64_t ll_ml_predict_times(ll_ml_model *m, const double *X, uint64_t 
     return (int64_t)n;
 }
 
+/* `repeats` sweeps over X, each in predict_proba calls of `batch` rows (the
+ * last call of a sweep takes what is left), as a Python caller's loop over
+ * X[i:i + batch] would: the same rows per call whatever the language. */
 LL_EXPORT int64_t ll_ml_batch_ns(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, uint64_t repeats,
-                                 double *out, uint64_t *bad)
+                                 uint64_t batch, double *out, uint64_t *bad)
 {
-    if (m == NULL || bad == NULL || k != m->n_in || (n > 0 && (X == NULL || out == NULL)))
+    if (m == NULL || bad == NULL || k != m->n_in || batch == 0 || (n > 0 && (X == NULL || out == NULL)))
         return LL_EINVAL;
     uint64_t t0 = ll_now_ns();
     for (uint64_t rep = 0; rep < repeats; rep++) {
-        int64_t rc = predict_rows(m, X, n, out, bad);
-        if (rc < 0)
-            return rc;
+        for (uint64_t r0 = 0; r0 < n; r0 += batch) {
+            uint64_t rows = n - r0 < batch ? n - r0 : batch;
+            int64_t rc = predict_rows(m, X + r0 * k, rows, out + 2 * r0, bad);
+            if (rc < 0) {
+                bad[0] += r0; /* the row in X, not in the call */
+                return rc;
+            }
+        }
     }
     return (int64_t)(ll_now_ns() - t0);
 }
@@ -766,7 +812,7 @@ LL_EXPORT int64_t ll_ml_pipeline_run_timed(ll_ml_engine *e, ll_ml_model *m, cons
     if (e == NULL || m == NULL || err == NULL || (buf == NULL && len > 0) ||
         (max_rows > 0 && (ns == NULL || sig == NULL)))
         return LL_EINVAL;
-    return run_stream(e, m, buf, len, RUN_PIPELINE, NULL, NULL, NULL, ns, sig, max_rows, err);
+    return run_stream(e, m, buf, len, RUN_PIPELINE, NULL, NULL, NULL, ns, sig, NULL, max_rows, err);
 }
 
 LL_EXPORT int64_t ll_ml_info(const char *what)

@@ -67,9 +67,16 @@ int64_t ll_ml_engine_apply_stream(ll_ml_engine *e, const uint8_t *buf, uint64_t 
 
 /* As apply_stream, writing for each book update the ns of its feature
  * computation only (depth query + arithmetic, between two ll_now_ns() reads:
- * one clock read's cost is inside each figure). */
+ * one clock read's cost is inside each figure), and into *checksum the
+ * checksum of the rows those timed calls produced (ll_ml_feature_checksum of
+ * what apply_stream would return; computed after each second clock read). */
 int64_t ll_ml_engine_feature_times(ll_ml_engine *e, const uint8_t *buf, uint64_t len, int64_t *ns,
-                                   uint64_t max_rows, ll_book_err *err);
+                                   uint64_t *checksum, uint64_t max_rows, ll_book_err *err);
+
+/* The checksum of `rows` feature rows (row-major, LL_ML_N_FEATURES each):
+ * the sum over value k of its IEEE bits times 2k + 1, mod 2^64 (pyimpl's
+ * feature_checksum).  Any one value changed or moved changes it. */
+uint64_t ll_ml_feature_checksum(const double *features, uint64_t rows);
 
 /* ------------------------------------------------------------ the model */
 
@@ -103,11 +110,13 @@ int ll_ml_predict_one(ll_ml_model *m, const double *x, uint64_t k, double *p, ui
 
 /* Timing kernels (ll_now_ns, CLOCK_MONOTONIC via the vDSO, ~16 ns a read).
  * predict_times: each row predicted alone, ns[i] its time (the finite check
- * of the whole X is done first, untimed).  batch_ns: `repeats` predict_proba
- * calls over X into out (n x 2), the total elapsed ns. */
+ * of the whole X is done first, untimed).  batch_ns: `repeats` sweeps over X,
+ * each in predict_proba calls of `batch` rows (>= 1; the last call of a sweep
+ * takes the rest), into out (n x 2): the total elapsed ns; LL_ENONFINITE with
+ * bad[0] the row in X. */
 int64_t ll_ml_predict_times(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, int64_t *ns, uint64_t *bad);
-int64_t ll_ml_batch_ns(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, uint64_t repeats, double *out,
-                       uint64_t *bad);
+int64_t ll_ml_batch_ns(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, uint64_t repeats, uint64_t batch,
+                       double *out, uint64_t *bad);
 
 /* ------------------------------------------------------------ tick to signal */
 

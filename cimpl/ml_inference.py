@@ -20,9 +20,11 @@ Beyond pyimpl's API, C-only timing kernels for the benchmarks, timed inside
 C with ll_now_ns() (clock_gettime(CLOCK_MONOTONIC) through the vDSO, ~16 ns a
 read here; each figure holds about one read's cost):
 - FeatureEngine.feature_times(buf): ns of each book update's feature
-  computation (depth query + arithmetic; the book update itself excluded);
+  computation (depth query + arithmetic; the book update itself excluded),
+  and the checksum of the rows computed (pyimpl.ml_inference.feature_checksum);
 - Model.predict_times(X): ns of each row's single-row prediction;
-- Model.batch_ns(X, repeats): total ns of `repeats` batch predictions of X;
+- Model.batch_ns(X, repeats, batch): total ns of `repeats` sweeps over X in
+  predict_proba calls of `batch` rows;
 - Pipeline.run_timed(buf): per signal, ns from the start of decoding its
   message to the signal, and the signal.
 
@@ -63,13 +65,15 @@ from pyimpl.ml_inference import (
     VOL_LAMBDA,
     ModelError,
     Rows,
+    feature_checksum,
 )
 
 from . import _lib
 from . import order_book as _cob
 
 __all__ = ["DEPTH_LEVELS", "FEATURES", "FORMAT", "FORMAT_VERSION", "KERNELS", "KINDS", "N_FEATURES", "OFI_WINDOW", "PRICE",
-           "RETURN_WINDOW", "TRADE_ALPHA", "VOL_LAMBDA", "FeatureEngine", "Model", "ModelError", "Pipeline", "Rows"]
+           "RETURN_WINDOW", "TRADE_ALPHA", "VOL_LAMBDA", "FeatureEngine", "Model", "ModelError", "Pipeline", "Rows",
+           "feature_checksum"]
 
 
 def _sig(name: str, restype, *argtypes):
@@ -84,15 +88,16 @@ _apply = _sig("ll_ml_engine_apply", c_int, c_void_p, c_void_p, c_uint64, c_void_
 _count_updates = _sig("ll_ml_count_updates", c_int64, c_void_p, c_uint64)
 _apply_stream = _sig("ll_ml_engine_apply_stream", c_int64, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p,
                      c_void_p, c_uint64, c_void_p)
-_feature_times = _sig("ll_ml_engine_feature_times", c_int64, c_void_p, c_void_p, c_uint64, c_void_p, c_uint64,
-                      c_void_p)
+_feature_times = _sig("ll_ml_engine_feature_times", c_int64, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p,
+                      c_uint64, c_void_p)
 _model_create = _sig("ll_ml_model_create", c_void_p, c_uint32, c_uint32, c_void_p, c_void_p, c_void_p, c_void_p,
                      c_void_p, c_void_p, POINTER(c_int))
 _model_destroy = _sig("ll_ml_model_destroy", None, c_void_p)
 _predict_proba = _sig("ll_ml_predict_proba", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_void_p, c_void_p)
 _predict_one = _sig("ll_ml_predict_one", c_int, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p)
 _predict_times = _sig("ll_ml_predict_times", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_void_p, c_void_p)
-_batch_ns = _sig("ll_ml_batch_ns", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_uint64, c_void_p, c_void_p)
+_batch_ns = _sig("ll_ml_batch_ns", c_int64, c_void_p, c_void_p, c_uint64, c_uint64, c_uint64, c_uint64, c_void_p,
+                 c_void_p)
 _on_message = _sig("ll_ml_pipeline_on_message", c_int, c_void_p, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p)
 _run_timed = _sig("ll_ml_pipeline_run_timed", c_int64, c_void_p, c_void_p, c_void_p, c_uint64, c_void_p, c_void_p,
                   c_uint64, c_void_p)
@@ -185,20 +190,24 @@ class FeatureEngine(_lib.Owned):
             raise self._stream_error(rc, keep, n)
         return Rows(feats[:rc], locs[:rc], stamps[:rc])
 
-    def feature_times(self, buf) -> np.ndarray:
+    def feature_times(self, buf) -> tuple[np.ndarray, int]:
         """apply_stream that times, inside C, each book update's feature
         computation only (the depth query and the arithmetic; the book update
-        excluded): an int64 array of ns, one per update, in stream order.  Each
-        figure lies between two ll_now_ns() reads (CLOCK_MONOTONIC via the
-        vDSO, ~16 ns a read here), so it holds about one read's cost."""
+        excluded): (ns, checksum).  ns: an int64 array, one per update, in
+        stream order; each figure lies between two ll_now_ns() reads
+        (CLOCK_MONOTONIC via the vDSO, ~16 ns a read here), so it holds about
+        one read's cost.  checksum: pyimpl's feature_checksum of the rows the
+        timed calls produced, so a caller can check that the timed path
+        computed the features (and the right ones)."""
         h = self._handle()
         keep, addr, n = _cob._address(buf)
         m = _count_updates(addr, n)
         ns = np.empty(m, dtype=np.int64)
-        rc = _feature_times(h, addr, n, ns.ctypes.data, m, self._errp)
+        checksum = c_uint64(0)
+        rc = _feature_times(h, addr, n, ns.ctypes.data, ctypes.addressof(checksum), m, self._errp)
         if rc < 0:
             raise self._stream_error(rc, keep, n)
-        return ns[:rc]
+        return ns[:rc], checksum.value
 
 
 # ------------------------------------------------------------ the model
@@ -341,16 +350,22 @@ class Model(_lib.Owned):
             raise self._input_error(rc)
         return ns
 
-    def batch_ns(self, X, repeats: int = 1) -> int:
-        """Total ns of `repeats` batch predictions of X (predict_proba's C work,
-        finite check included), timed inside C with two ll_now_ns() reads:
+    def batch_ns(self, X, repeats: int = 1, batch: int | None = None) -> int:
+        """Total ns of `repeats` sweeps over X, each in predict_proba calls of
+        `batch` rows (None: all of X in one call; the last call of a sweep
+        takes the rest), predict_proba's C work with its finite check, timed
+        inside C with two ll_now_ns() reads:
         throughput = len(X) * repeats / (batch_ns / 1e9)."""
         h = self._handle()
         X = self._matrix(X)
         if not isinstance(repeats, int) or repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+        if batch is None:
+            batch = max(1, X.shape[0])
+        if not isinstance(batch, int) or not 1 <= batch <= _U64:
+            raise ValueError(f"batch must be >= 1 rows, got {batch!r}")
         out = np.empty((X.shape[0], 2), dtype=np.float64)
-        rc = _batch_ns(h, X.ctypes.data, X.shape[0], self.n_features, repeats, out.ctypes.data, self._badp)
+        rc = _batch_ns(h, X.ctypes.data, X.shape[0], self.n_features, repeats, batch, out.ctypes.data, self._badp)
         if rc < 0:
             raise self._input_error(rc)
         return rc

@@ -150,11 +150,11 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
-    from . import ml_inference
+    from . import ml_training
 
-    out = Path(args.out) if args.out else ml_inference.MODELS_DIR
+    out = Path(args.out) if args.out else ml_training.MODELS_DIR
     with console.status("training") as status:
-        got = ml_inference.train(out, progress=lambda msg: status.update(msg))
+        got = ml_training.train(out, progress=lambda msg: status.update(msg))
     r = got["report"]
     t = Table(title=f"out of sample: {r['test']['rows']:,} updates of another stream (seed {r['test']['seed']}), "
                     f"horizon {r['horizon']} updates")
@@ -167,7 +167,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
         t.add_row(kind, f"{m['accuracy']:.3f}", f"{m['auc']:.3f}")
     console.print(t)
     console.print(f"trained on {r['train']['rows']:,} updates (seed {r['train']['seed']}) in {r['seconds']:.0f} s; "
-                  f"wrote {', '.join(str(out / f) for f in ml_inference.MODEL_FILES.values())} and report.json")
+                  f"wrote {', '.join(str(out / f) for f in ml_training.MODEL_FILES.values())} and report.json")
     return 0
 
 

@@ -215,6 +215,17 @@ class FeatureEngine:
                     np.array(locs, dtype=np.uint16), np.array(stamps, dtype=np.int64))
 
 
+def feature_checksum(features) -> int:
+    """A checksum of feature rows (n, N_FEATURES): the IEEE bits of value k
+    (row-major) times 2k + 1, summed mod 2**64.  The multipliers are odd, so
+    changing any one value, or moving it, changes the sum.  cimpl's
+    FeatureEngine.feature_times returns the same sum of the rows its timed
+    calls produced: the check that the timed path did the work."""
+    bits = np.ascontiguousarray(features, dtype=np.float64).reshape(-1).view(np.uint64)
+    k = np.arange(bits.size, dtype=np.uint64)
+    return int((bits * (np.uint64(2) * k + np.uint64(1))).sum(dtype=np.uint64))
+
+
 # ------------------------------------------------------------ the model
 class Model:
     """A trained model: standardise, then dense layers (ReLU between, the
@@ -252,34 +263,76 @@ class Model:
     @classmethod
     def load(cls, path: str | Path) -> Model:
         """Read and check a model file: ModelError naming what is wrong."""
+        unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
+            z = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        except unreadable as e:
+            raise ModelError(f"{path}: not a readable .npz model file ({type(e).__name__}: {e})") from None
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ModelError(f"{path}: not a readable .npz model file (a single .npy array, not an .npz archive)")
+        try:
+            with z:
+                data = {k: z[k] for k in z.files}
+        except unreadable as e:  # an object array (needs pickle), a damaged member
             raise ModelError(f"{path}: not a readable .npz model file ({type(e).__name__}: {e})") from None
         return cls.from_arrays(data, str(path))
 
     @classmethod
     def from_arrays(cls, data: dict, what: str = "model") -> Model:
-        def need(key: str):
+        """A Model from the arrays of a model file (a dict of name -> array),
+        every one checked for its key, dtype and shape first: ModelError
+        naming what is wrong, never a bare ValueError or TypeError."""
+        def need(key: str) -> np.ndarray:
             if key not in data:
                 raise ModelError(f"{what}: no {key!r} array")
-            return data[key]
+            try:
+                return np.asarray(data[key])
+            except (ValueError, TypeError) as e:  # e.g. a ragged list
+                raise ModelError(f"{what}: {key!r} is not an array ({e})") from None
 
-        if str(need("format")) != FORMAT:
-            raise ModelError(f"{what}: not a latencylab model (format {str(data['format'])!r})")
-        version = int(need("version"))
+        def wrong(key: str, a: np.ndarray, want: str) -> ModelError:
+            return ModelError(f"{what}: {key!r} must be {want}, got dtype {a.dtype} and shape {a.shape}")
+
+        def text(key: str) -> str:
+            a = need(key)
+            if a.shape != () or a.dtype.kind != "U":
+                raise wrong(key, a, "a string (a 0-d str array)")
+            return str(a)
+
+        def integer(key: str) -> int:
+            a = need(key)
+            if a.shape != () or a.dtype.kind not in "iu":  # not bool, float, str or object
+                raise wrong(key, a, "an integer (a 0-d int array)")
+            return int(a)
+
+        def names(key: str) -> tuple[str, ...]:
+            a = need(key)
+            if a.ndim != 1 or a.size == 0 or a.dtype.kind != "U":
+                raise wrong(key, a, "a non-empty 1-d array of strings")
+            return tuple(str(f) for f in a)
+
+        def floats(key: str) -> np.ndarray:
+            a = need(key)
+            if a.dtype.kind != "f":  # not int, bool, complex, str or object
+                raise wrong(key, a, "a floating-point array")
+            return a
+
+        fmt = text("format")
+        if fmt != FORMAT:
+            raise ModelError(f"{what}: not a latencylab model (format {fmt!r})")
+        version = integer("version")
         if version != FORMAT_VERSION:
             raise ModelError(f"{what}: model format version {version}, this code reads {FORMAT_VERSION}")
-        n = int(need("n_layers"))
+        n = integer("n_layers")
         if not 1 <= n <= 16:
             raise ModelError(f"{what}: {n} layers (1..16 expected)")
-        layers = [(need(f"W{i}"), need(f"b{i}")) for i in range(n)]
+        layers = [(floats(f"W{i}"), floats(f"b{i}")) for i in range(n)]
+        args = (text("kind"), names("features"), floats("mean"), floats("scale"), layers)
         try:
-            return cls(str(need("kind")), tuple(str(f) for f in need("features")), need("mean"), need("scale"), layers)
-        except ValueError as e:
+            return cls(*args)
+        except ValueError as e:  # _validate's words: kind, names, shapes, NaN/inf
             raise ModelError(f"{what}: {e}") from None
 
     def meta(self, path: str | Path) -> dict:
@@ -386,4 +439,4 @@ class Pipeline:
         return self.model.predict_one(x)
 
 
-__all__ = ["FEATURES", "FeatureEngine", "Model", "ModelError", "Pipeline", "Rows", "errors"]
+__all__ = ["FEATURES", "FeatureEngine", "Model", "ModelError", "Pipeline", "Rows", "errors", "feature_checksum"]

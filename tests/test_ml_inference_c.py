@@ -31,7 +31,11 @@ from pyimpl import errors, itch
 from pyimpl import ml_inference as P
 from pyimpl.order_book import Book
 
-C = pytest.importorskip("cimpl.ml_inference")
+# Imported plainly, not with pytest.importorskip: a C library that does not
+# load (missing, or disagreeing with pyimpl on a layout: the binding's import
+# check raises ImportError) must fail this file, not skip it.  Only optional
+# peer packages are importorskip'ed.
+from cimpl import ml_inference as C  # noqa: E402
 
 pytestmark = pytest.mark.cimpl
 
@@ -140,7 +144,7 @@ def fitted(c_rows, tmp_path_factory):
 # ------------------------------------------------------------ the API
 def test_constants_are_pyimpls():
     for name in ("FEATURES", "N_FEATURES", "DEPTH_LEVELS", "OFI_WINDOW", "RETURN_WINDOW", "VOL_LAMBDA",
-                 "TRADE_ALPHA", "PRICE", "FORMAT", "FORMAT_VERSION", "KINDS"):
+                 "TRADE_ALPHA", "PRICE", "FORMAT", "FORMAT_VERSION", "KINDS", "feature_checksum"):
         assert getattr(C, name) is getattr(P, name), name
     assert C.ModelError is P.ModelError and C.Rows is P.Rows
     assert C.info(b"n_features") == P.N_FEATURES
@@ -162,6 +166,28 @@ def test_stream_rows_bit_identical(c_rows, py_rows):
     finite = np.isfinite(c_rows.features).all(axis=1)
     assert 0 < (~finite).sum() < len(finite) // 10
     assert all(np.nanstd(c_rows.features[:, j]) > 0 for j in range(P.N_FEATURES))
+
+
+def test_timed_feature_path_computes_pyimpls_features(stream, py_rows):
+    """feature_ns's C kernel times features() into a local row that nothing
+    else reads; it returns the checksum of the rows its timed calls produced,
+    which must be the checksum of pyimpl's rows of the same stream: the timed
+    work is the features' work, every value of every row computed."""
+    with C.FeatureEngine() as e:
+        ns, got = e.feature_times(stream)
+    assert len(ns) == len(py_rows.locates)
+    assert got == P.feature_checksum(py_rows.features) == C.feature_checksum(py_rows.features)
+    # the checksum sees one changed bit, or a value in another place
+    f = py_rows.features.copy()
+    f.view(np.uint64)[len(f) // 2, 5] ^= 1
+    assert P.feature_checksum(f) != got
+    f = py_rows.features.copy()
+    a, b = len(f) // 2, len(f) // 2 + 1
+    assert not np.array_equal(f[a], f[b])
+    f[[a, b]] = f[[b, a]]
+    assert P.feature_checksum(f) != got
+    with C.FeatureEngine() as e:  # no rows: the empty sum
+        assert e.feature_times(b"")[1] == 0 == P.feature_checksum(np.empty((0, P.N_FEATURES)))
 
 
 def test_message_path_bit_identical():
@@ -400,16 +426,25 @@ def test_bad_models_are_pyimpls(fitted, tmp_path):
 def test_timing_kernels(fitted, c_rows):
     buf = feed.simulate(20_000, seed=4)
     with C.FeatureEngine() as e:
-        ns = e.feature_times(buf)
+        ns, checksum = e.feature_times(buf)
         n_rows = len(C.FeatureEngine().apply_stream(buf).locates)
         assert ns.dtype == np.int64 and len(ns) == n_rows > 19_000
         assert (ns >= 0).all() and np.median(ns) > 0 and np.median(ns) < 100_000
+        assert isinstance(checksum, int) and 0 <= checksum < 2**64
     _, _, cm, X = fitted["mlp"]
     t = cm.predict_times(X[:5000])
     assert t.dtype == np.int64 and len(t) == 5000
     assert (t >= 0).all() and 0 < np.median(t) < 100_000
     total = cm.batch_ns(X[:5000], 3)
     assert isinstance(total, int) and 0 < total < 10**10
+    assert 0 < cm.batch_ns(X[:5000], 1, 64) < 10**10 and 0 < cm.batch_ns(X[:5000], 1, 1) < 10**10
+    for bad in (0, -1, 2.5, "64"):
+        with pytest.raises(ValueError, match="batch must be"):
+            cm.batch_ns(X[:10], 1, bad)
+    Xb = X[:300].copy()
+    Xb[200, 3] = np.nan  # in the fourth call of 64 rows: named by its row in X
+    with pytest.raises(ValueError, match="row 200, column 3"):
+        cm.batch_ns(Xb, 1, 64)
 
 
 def test_pipeline_matches_pyimpl(fitted):

@@ -310,13 +310,31 @@ static void test_streams(void)
     CHECK_EQ(ll_ml_engine_apply_stream(e, bad, 0, NULL, NULL, NULL, 0, &err), 0);
     ll_ml_engine_destroy(e);
 
-    /* the feature timing kernel: one time per update */
+    /* the feature timing kernel: one time per update, and the checksum of
+     * the rows its timed calls produced = the checksum of apply_stream's rows */
     e = new_engine(50, 50);
+    f = new_engine(50, 50);
     int64_t ns[6] = {-1, -1, -1, -1, -1, -1};
-    CHECK_EQ(ll_ml_engine_feature_times(e, buf, len, ns, 6, &err), 6);
+    uint64_t sum = 0;
+    CHECK_EQ(ll_ml_engine_feature_times(e, buf, len, ns, &sum, 6, &err), 6);
     for (int i = 0; i < 6; i++)
         CHECK(ns[i] >= 0 && ns[i] < 1000000000);
+    CHECK_EQ(ll_ml_engine_apply_stream(f, buf, len, feats, locs, stamps, 6, &err), 6);
+    CHECK_EQ(sum, ll_ml_feature_checksum(feats, 6));
+    CHECK(sum != ll_ml_feature_checksum(feats, 5)); /* not a constant */
+    CHECK_EQ(ll_ml_engine_feature_times(e, buf, len, ns, NULL, 6, &err), LL_EINVAL);
     ll_ml_engine_destroy(e);
+    ll_ml_engine_destroy(f);
+
+    /* the checksum by hand: value k's bits times 2k + 1, mod 2^64 */
+    double two[2 * LL_ML_N_FEATURES] = {0};
+    two[0] = 1.0;                    /* bits 0x3ff0000000000000, k = 0: x 1 */
+    two[LL_ML_N_FEATURES + 1] = 2.0; /* bits 0x4000000000000000, k = 10: x 21 */
+    CHECK_EQ(ll_ml_feature_checksum(two, 2), 0x3ff0000000000000u + 0x4000000000000000u * 21u);
+    two[0] = 0.0;
+    two[1] = 1.0; /* the same value one place on: another sum */
+    CHECK(ll_ml_feature_checksum(two, 2) != 0x3ff0000000000000u + 0x4000000000000000u * 21u);
+    CHECK_EQ(ll_ml_feature_checksum(NULL, 0), 0);
 }
 
 /* ------------------------------------------------------------ the model */
@@ -407,15 +425,29 @@ static void test_model(void)
     CHECK_EQ(bad[1], 0);
     CHECK_EQ(ll_ml_predict_times(m, X, 7, 2, (int64_t[7]){0}, bad), LL_ENONFINITE);
     CHECK_EQ(bad[0], 1);
-    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 3, out, bad), LL_ENONFINITE);
+    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 3, 7, out, bad), LL_ENONFINITE);
     X[2] = 1.0;
     X[11] = X[13] = 0.5;
     int64_t ns[7];
     CHECK_EQ(ll_ml_predict_times(m, X, 7, 2, ns, bad), 7);
     for (int i = 0; i < 7; i++)
         CHECK(ns[i] >= 0 && ns[i] < 1000000000);
-    CHECK(ll_ml_batch_ns(m, X, 7, 2, 3, out, bad) >= 0);
+    CHECK(ll_ml_batch_ns(m, X, 7, 2, 3, 7, out, bad) >= 0);
     CHECK_SAME(out[3], mlp_by_hand(1.0, 1.0));
+    /* in calls of 1, 2, 3 (the last call short) or 8 rows: the same rows out */
+    double want[14];
+    CHECK_EQ(ll_ml_predict_proba(m, X, 7, 2, want, bad), 7);
+    for (uint64_t batch = 1; batch <= 8; batch++) {
+        memset(out, 0, sizeof out);
+        CHECK(ll_ml_batch_ns(m, X, 7, 2, 2, batch, out, bad) >= 0);
+        for (int i = 0; i < 14; i++)
+            CHECK_SAME(out[i], want[i]);
+    }
+    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 1, 0, out, bad), LL_EINVAL); /* a call of 0 rows */
+    X[9] = NAN;                                                     /* row 4: in the third call of 2 rows */
+    CHECK_EQ(ll_ml_batch_ns(m, X, 7, 2, 1, 2, out, bad), LL_ENONFINITE);
+    CHECK_EQ(bad[0], 4); /* the row in X, not in its call */
+    CHECK_EQ(bad[1], 1);
     ll_ml_model_destroy(m);
 }
 
