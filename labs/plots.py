@@ -200,7 +200,8 @@ def lab_figure(results: dict, lab_id: str, title: str | None = None):
                   for m in variant_panels}
     widths = ([0.22 * len({r["metric"] for r in litmus}) + 0.3] if litmus else []) \
         + [0.2 * n_variants[m] + 0.3 for m in variant_panels] \
-        + [0.8 * len(ms) + 0.4 for _, ms in groups] + [1.0] * len(metrics)
+        + [0.8 * len(ms) + 0.4 for _, ms in groups] \
+        + [max(1.0, 0.12 * df[df.metric == m].label.nunique()) for m in metrics]  # wider for many bars
     fig, axes = _panel_grid(widths)
     panels = iter(axes)
     if litmus:
