@@ -61,6 +61,7 @@ FLAVOURS = {"index": 1, "seq-slot": 2}  # the header's flavour field
 LOCK_BYTE = {"producer": 0, "consumer": 1}  # file offsets of the role locks
 HEARTBEAT_EVERY = 1024  # the producer beats whenever head crosses a multiple of this, and while it waits
 _ROLE_PID_OFF = {"producer": HDR_PRODUCER_PID, "consumer": HDR_CONSUMER_PID}
+STAGE_BYTES = 65536  # a seq-slot producer's staging area for batches (cimpl/spsc_ring.c: LL_RING_STAGE_BYTES)
 COUNTER_LIMIT = 2**64 - 2**32  # the pure-Python ring refuses counters above this (it does not wrap them)
 
 _GEOMETRY = struct.Struct("<IIQ")  # version, slot_size, capacity at HDR_VERSION
@@ -292,6 +293,11 @@ class Ring(RingAPI):
         self._rows = rows  # the slots as a (capacity, slot_size) byte array
         self._msgs = rows[:, SEQ_BYTES:] if self.flavour == "seq-slot" else rows  # the messages' bytes
         self._seqs = rows.view(np.uint64)[:, 0]  # the sequence words (seq-slot)
+        if self.role == "producer" and self.flavour == "seq-slot":  # the batch staging area, as in C
+            self._stage_slots = max(1, min(self.capacity, STAGE_BYTES // self.slot_size))
+            self._stage = np.zeros((self._stage_slots, self.slot_size), dtype=np.uint8)
+            self._stage_seqs = self._stage.view(np.uint64)[:, 0]
+            self._stage_base = np.arange(self._stage_slots, dtype=np.uint64)
         self._mask = self.capacity - 1
         self._zeros = bytes(self.msg_size)
         if self.role == "producer":
@@ -495,16 +501,23 @@ class Ring(RingAPI):
             return 0
         data = arr[:k].view(np.uint8).reshape(k, self.msg_size)
         i = self._index
-        j = i & self._mask
-        first = min(k, self.capacity - j)
-        # every message first, then the sequence words [P3], each after its message; the
-        # first message's word last, so a consumer sees the whole batch at once (as in C)
-        self._msgs[j : j + first] = data[:first]
-        self._msgs[: k - first] = data[first:]
-        seq = np.arange(i + 1, i + k + 1, dtype=np.uint64)
-        self._seqs[j + 1 : j + first] = seq[1:first]
-        self._seqs[: k - first] = seq[first:]
-        self._words[j * self._wps] = i + 1
+        # as in C (cimpl/spsc_ring.c:seq_push_many): lay whole slots out in the staging area,
+        # copy them into the ring in runs of whole lines - of the first slot only its message,
+        # the consumer is polling its word - then store the first word [P3], which opens the batch
+        done = 0
+        while done < k:
+            at = (i + done) & self._mask
+            run = min(k - done, self._stage_slots, self.capacity - at)
+            stage = self._stage[:run]
+            stage[:, SEQ_BYTES:] = data[done : done + run]
+            np.add(self._stage_base[:run], np.uint64((i + done + 1) & ((1 << 64) - 1)), out=self._stage_seqs[:run])
+            whole = 0
+            if done == 0:
+                self._msgs[at] = stage[0, SEQ_BYTES:]
+                whole = 1
+            self._rows[at + whole : at + run] = stage[whole:]
+            done += run
+        self._words[(i & self._mask) * self._wps] = (i + 1) & ((1 << 64) - 1)
         self._index = i + k
         self._head[0] = i + k
         self._beat_after(i)

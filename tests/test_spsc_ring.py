@@ -1297,3 +1297,17 @@ def test_seq_takeover_just_below_2_64(ring_pair, shm_name):
             for k in range(3, 12):  # and on through the wrap
                 assert p.push(msg(k, 16))
                 assert cons2.pop() == msg(k, 16)
+
+
+def test_big_batches_span_stage_runs_and_the_wrap(ring_pair, shm_name, flavour):
+    """Batches larger than a seq-slot producer's staging area (65536 bytes: 1024
+    slots of 64) are copied in several runs, split again at the end of the slot array."""
+    with Pair(ring_pair, shm_name, 4096, 56, flavour) as (prod, cons):
+        sent = 0
+        for size in (3000, 2500, 4096, 1, 1023, 1025):
+            assert prod.push_many(py_ring.seq_messages(sent, size, 56)) == size
+            got = cons.pop_many(4096)
+            assert [seq_of(x) for x in got] == list(range(sent, sent + size))
+            assert all(bytes(x) == seq_msg(seq_of(x), 56) for x in got[:: max(1, size // 50)])
+            sent += size
+        assert cons.pop() is None
