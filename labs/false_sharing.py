@@ -139,10 +139,10 @@ LAB = Lab(
         Workload("counters", run_counters, ("c", "python"),
                  ("packed_ns_per_op", "padded64_ns_per_op", "padded128_ns_per_op", "slowdown"),
                  "workers pinned to distinct CPUs, each incrementing its own counter",
-                 variants=("plain", "atomic")),
+                 variants=("plain", "atomic"), cross_core=True),
         Workload("python-threads", run_c_from_python_threads, ("c",),
                  ("packed_ns_per_op", "padded64_ns_per_op", "padded128_ns_per_op", "slowdown"),
                  "the C loop run from Python threads (ctypes releases the GIL)",
-                 variants=("plain/python-threads", "atomic/python-threads")),
+                 variants=("plain/python-threads", "atomic/python-threads"), cross_core=True),
     ),
 )

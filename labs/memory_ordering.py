@@ -155,11 +155,11 @@ LAB = Lab(
         # C and Python run different sets of tests, so two workloads: each (asv
         # class) declares exactly the metrics its implementation produces
         Workload("litmus", run_litmus, ("c",), tuple(f"litmus:{t}" for t in VERDICTS),
-                 "each litmus test on two pinned threads, every outcome counted"),
+                 "each litmus test on two pinned threads, every outcome counted", cross_core=True),
         Workload("litmus-processes", run_litmus, ("python",), tuple(f"litmus:{t}" for t in PY_TESTS),
-                 "SB and MP between two pinned processes over a lab-1 segment, every outcome counted"),
+                 "SB and MP between two pinned processes over a lab-1 segment, every outcome counted", cross_core=True),
         Workload("fences", run_fences, ("c",), ("fence_ns",), "plain, release, acquire, seq_cst, locked ops",
-                 variants=tuple(v for op in OPS for v in (op, f"{op}/contended"))),
+                 variants=tuple(v for op in OPS for v in (op, f"{op}/contended")), cross_core=True),
         Workload("hoisting", run_hoisting, ("c", "python"), ("flag_loop_hung",),
                  "a wait loop on a plain flag (hoisted by the optimiser) and on an atomic one",
                  variants=("plain", "atomic")),

@@ -158,6 +158,6 @@ LAB = Lab(
         Workload("access", run_access, ("c", "python", "peer:mmap", "peer:multiprocessing.shared_memory"), ("access_ns",),
                  "write + read of the quote, n times, in one process", variants=(None, "ctypes-per-call")),
         Workload("visibility", run_visibility, ("c", "python"), ("visibility_p50_ns", "visibility_p99_ns"),
-                 "writer process -> reader process on the other core"),
+                 "writer process -> reader process on the other core", cross_core=True),
     ),
 )
