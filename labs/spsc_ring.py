@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from pyimpl.spsc_ring import seq_struct
+
 from . import machine, stats
 from .lab import Lab, Measurement, Metric, Size, Skip, Workload, impl_module
 from .procs import TIMEOUT, Child, Pinned, report
@@ -191,11 +193,11 @@ def run_rtt(impl: str, size: Size) -> list[Measurement]:
 # trip's echo is compared with the message sent.
 _SEQ = struct.Struct("<QQ")
 _MUL, _U64 = 0x9E3779B97F4A7C15, (1 << 64) - 1
-_PAD = bytes(MSG - 16)
+_PACK = seq_struct(MSG).pack  # the ring's own message builder, for every peer too
 
 
 def _message(i: int) -> bytes:
-    return _SEQ.pack(i, (i * _MUL) & _U64) + _PAD
+    return _PACK(i, (i * _MUL) & _U64)
 
 
 class _Peer:

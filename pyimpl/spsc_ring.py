@@ -620,6 +620,12 @@ _SEQ = struct.Struct("<QQ")
 _U64 = (1 << 64) - 1
 
 
+def seq_struct(msg_size: int) -> struct.Struct:
+    """The Struct that packs a whole message i of a stream: the two words, then
+    msg_size - 16 zero bytes (one call, no concatenation: ~30 ns less per message)."""
+    return struct.Struct(f"<QQ{msg_size - 16}x")
+
+
 def check_count(n: object, what: str = "n") -> None:
     if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 2**62:
         raise ValueError(f"{what} must be an integer in 0..2**62 (messages), got {n!r}")
@@ -653,12 +659,11 @@ def produce_seq(ring: Ring, start: int, n: int, batch: int = 1, timeout: float =
     """Push messages start..start+n-1, `batch` at a time (1: push, more:
     push_many with NumPy, one preallocated batch array); returns the elapsed ns."""
     check_stream(ring, "producer", start, n, batch)
-    pad = bytes(ring.msg_size - 16)
     t0 = time.perf_counter_ns()
     if batch == 1:
-        push, pack = ring.push, _SEQ.pack
+        push, pack = ring.push, seq_struct(ring.msg_size).pack
         for i in range(start, start + n):
-            msg = pack(i, (i * SEQ_MUL) & _U64) + pad
+            msg = pack(i, (i * SEQ_MUL) & _U64)
             if not push(msg):
                 ring.push_wait(msg, timeout)
     else:
@@ -711,11 +716,11 @@ def pingpong(out: Ring, inbound: Ring, n: int, timeout: float = 5.0) -> np.ndarr
     CorruptionError if an echo is not the message sent."""
     check_stream(out, "producer", 0, n, 1)
     check_stream(inbound, "consumer", 0, n, 1)
-    pad = bytes(out.msg_size - 16)
+    pack = seq_struct(out.msg_size).pack
     rtt = np.zeros(n, dtype=np.int64)
     clock, push, pop = time.perf_counter_ns, out.push, inbound.pop
     for i in range(n):
-        msg = _SEQ.pack(i, (i * SEQ_MUL) & _U64) + pad
+        msg = pack(i, (i * SEQ_MUL) & _U64)
         t0 = clock()
         if not push(msg):
             out.push_wait(msg, timeout)
@@ -750,8 +755,7 @@ def send_stamped(ring: Ring, n: int, gap_ns: int = 2000, timeout: float = 5.0) -
     once the ring is empty again and gap_ns have passed."""
     check_stream(ring, "producer", 0, n, 1)
     check_count(gap_ns, "gap_ns")
-    pad = bytes(ring.msg_size - 16)
-    clock, push, tail, pack = time.monotonic_ns, ring.push, ring._tail, _SEQ.pack
+    clock, push, tail, pack = time.monotonic_ns, ring.push, ring._tail, seq_struct(ring.msg_size).pack
     for i in range(n):
         deadline = clock() + int(timeout * 1e9)
         while tail[0] != ring._index:  # [P2] the consumer has taken the last one
@@ -761,7 +765,7 @@ def send_stamped(ring: Ring, n: int, gap_ns: int = 2000, timeout: float = 5.0) -
         until = clock() + gap_ns
         while clock() < until:
             pass
-        if not push(pack(i, clock()) + pad):
+        if not push(pack(i, clock())):
             raise errors.corrupted(f"ring {ring.name!r}: full although the consumer took every message")
 
 
