@@ -6,6 +6,8 @@
   latencylab replay FILE [--depth N] [--json OUT] [--lenient]
                                         an ITCH 5.0 file through the C and the Python book
   latencylab train [--out DIR]          lab 6: train the models on the simulated market, write .npz
+  latencylab check [LAB [EXERCISE]] [--solution]
+                                        check the exercises (exercises/<lab>/<exercise>/)
   latencylab machine                    the machine and its floors
   latencylab clean [--all]              remove shared-memory segments we left behind
 """
@@ -171,6 +173,36 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from . import exercises
+
+    try:
+        chosen = exercises.select(args.names)
+    except KeyError as e:
+        console.print(f"[red]{e.args[0]}[/]")
+        return 2
+    if not chosen:
+        console.print(f"[red]no exercises under {exercises.exercises_dir()}[/]")
+        return 2
+    t = Table(title="latencylab check" + (" --solution" if args.solution else "") + ": one line per exercise")
+    for col, just in (("exercise", "left"), ("kind", "left"), ("verdict", "center"), ("ratio", "right"),
+                      ("reason", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    failed = 0
+    with console.status("checking") as status:
+        for ex in chosen:
+            status.update(f"checking {ex.name}")
+            where = ex.folder / "solution" if args.solution else ex.folder
+            v = exercises.judge_isolated(ex, where)
+            failed += not v.passed
+            t.add_row(ex.name, ex.kind, "[green]passed[/]" if v.passed else "[red]failed[/]",
+                      f"{v.ratio:.2f}x" if v.ratio is not None else "-", v.reason)
+    console.print(t)
+    console.print(f"{len(chosen) - failed} of {len(chosen)} passed" + ("" if args.solution else
+                  "; each exercise's README says the task and the rule for passing"))
+    return 1 if failed else 0
+
+
 def cmd_machine(args: argparse.Namespace, console: Console) -> int:
     info = machine.info()
     t = Table(title=f"machine {info['id']}", show_header=False)
@@ -212,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="count and skip messages the book rejects, and a truncated end, instead of failing")
     p = sub.add_parser("train", help="lab 6: train the models on the simulated market; write .npz files")
     p.add_argument("--out", metavar="DIR", help="where to write the models (default: labs/models, the committed ones)")
+    p = sub.add_parser("check", help="check exercises: correctness against the lab's invariants, speed against a "
+                       "baseline measured in the same run")
+    p.add_argument("names", nargs="*", metavar="LAB [EXERCISE]", help="a lab (id or number), and one of its exercises")
+    p.add_argument("--solution", action="store_true", help="check the shipped solutions instead of your files")
     p = sub.add_parser("machine", help="the machine and its floors")
     p.add_argument("--full", action="store_true", help="longer floor measurements")
     p = sub.add_parser("clean", help="remove shared-memory segments this project left behind")
@@ -219,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 132)  # logs: wide enough for the table
     handler = {"list": cmd_list, "run": cmd_run, "replay": cmd_replay, "train": cmd_train,
-               "machine": cmd_machine, "clean": cmd_clean}[args.command]
+               "check": cmd_check, "machine": cmd_machine, "clean": cmd_clean}[args.command]
     return handler(args, console)
 
 
