@@ -194,6 +194,12 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
             status.update(f"checking {ex.name}")
             where = ex.folder / "solution" if args.solution else ex.folder
             v = exercises.judge_isolated(ex, where)
+            if not v.passed and ex.kind == "speed" and v.ratio is not None:
+                # a speed figure on a shared machine: one more run before the miss counts
+                status.update(f"checking {ex.name} again (a speed check that missed)")
+                again = exercises.judge_isolated(ex, where)
+                v = again if again.passed else v
+                v.reason += " (second run)" if again.passed else " (missed twice)"
             failed += not v.passed
             t.add_row(ex.name, ex.kind, "[green]passed[/]" if v.passed else "[red]failed[/]",
                       f"{v.ratio:.2f}x" if v.ratio is not None else "-", v.reason)
