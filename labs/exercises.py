@@ -282,9 +282,18 @@ def judge_isolated(exercise: Exercise, where: Path, timeout: float = CHECK_TIMEO
     results = ctx.Queue()
     proc = ctx.Process(target=_child, args=(exercise.name, str(where), results), daemon=True)
     proc.start()
+    deadline = time.monotonic() + timeout
     try:
-        passed, reason, ratio, figures = results.get(timeout=timeout)
-        return Verdict(passed, reason, ratio, figures)
+        while True:  # a child that died (a learner's C that crashed) is reported at once, not at the timeout
+            try:
+                passed, reason, ratio, figures = results.get(timeout=0.25)
+                return Verdict(passed, reason, ratio, figures)
+            except queue.Empty:
+                if not proc.is_alive():  # gone: a second for a result it sent just before it exited
+                    passed, reason, ratio, figures = results.get(timeout=1.0)
+                    return Verdict(passed, reason, ratio, figures)
+                if time.monotonic() >= deadline:
+                    raise
     except queue.Empty:
         if proc.is_alive():
             return Verdict(False, f"the check did not finish within {timeout:.0f} s (a wait that never ends?)")

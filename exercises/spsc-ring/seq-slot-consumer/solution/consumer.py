@@ -1,0 +1,59 @@
+"""Lab 3 exercise: a seq-slot consumer in pure Python - the solution.
+
+pop: the word first [C3]; only if it says message i is there, copy the
+message out (tobytes: a copy, the slot is the producer's again once tail
+moves); then store tail [C2].  On x86-64 program order is the memory order
+Python gets: the word load before the message loads, the message loads
+before the tail store (guide section 4, "Python relies on program order").
+
+pop_many: compare the words of the next len(out) slots with the sequence
+numbers expected there (i + 1, i + 2, ...), take the leading run of matches
+- it assumes nothing about the order in which the producer wrote a batch's
+words - copy those messages (in two pieces where the run wraps around the
+end of the slot array), then store tail once.  As pyimpl/spsc_ring.py's
+_pop_seq and _pop_many_seq do.
+"""
+
+import numpy as np
+
+from pyimpl.spsc_ring import CONS_TAIL, SEQ_BYTES, SLOTS
+
+
+class Consumer:
+    def __init__(self, buf, capacity: int, slot_size: int) -> None:
+        self.capacity, self.slot_size, self.msg_size = capacity, slot_size, slot_size - SEQ_BYTES
+        self.mask = capacity - 1
+        self.tail = buf[CONS_TAIL : CONS_TAIL + 8].cast("Q")
+        self.slots = buf[SLOTS : SLOTS + capacity * slot_size]
+        self.words = self.slots.cast("Q")
+        rows = np.frombuffer(self.slots, dtype=np.uint8).reshape(capacity, slot_size)
+        self.seqs = rows.view(np.uint64)[:, 0]
+        self.msgs = rows[:, SEQ_BYTES:]
+        self.index = self.tail[0]
+
+    def pop(self):
+        i = self.index
+        j = i & self.mask
+        if self.words[j * (self.slot_size // 8)] != i + 1:  # [C3] the word first: is message i there?
+            return None
+        off = j * self.slot_size + SEQ_BYTES
+        msg = self.slots[off : off + self.msg_size].tobytes()  # then the message: a copy
+        self.index = i + 1
+        self.tail[0] = i + 1  # [C2] the copy is complete: the producer may reuse the slot
+        return msg
+
+    def pop_many(self, out) -> int:
+        room = min(len(out), self.capacity)
+        i = self.index
+        j = i & self.mask
+        first = min(room, self.capacity - j)  # slots before the end of the array; the rest wrap to 0
+        want = np.arange(i + 1, i + room + 1, dtype=np.uint64)
+        ready = np.concatenate((self.seqs[j : j + first], self.seqs[: room - first])) == want  # [C3]
+        k = room if ready.all() else int(ready.argmin())  # the leading run of messages that are there
+        if k:
+            f = min(k, first)
+            out[:f] = self.msgs[j : j + f]
+            out[f:k] = self.msgs[: k - f]
+            self.index = i + k
+            self.tail[0] = i + k  # [C2] once, for the whole run
+        return k
