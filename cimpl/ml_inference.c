@@ -806,6 +806,19 @@ LL_EXPORT int ll_ml_pipeline_on_message(ll_ml_engine *e, ll_ml_model *m, const u
     return 1;
 }
 
+LL_EXPORT int ll_ml_model_on_row(ll_ml_model *m, const double *row, double *p)
+{
+    if (m == NULL || row == NULL || p == NULL)
+        return LL_EINVAL;
+    double *x;
+    if (!gather(m, row, &x))
+        return 0;
+    *p = predict_row(m, x);
+    return 1;
+}
+
+LL_EXPORT ll_book *ll_ml_engine_book(ll_ml_engine *e) { return e ? e->book : NULL; }
+
 LL_EXPORT int64_t ll_ml_pipeline_run_timed(ll_ml_engine *e, ll_ml_model *m, const uint8_t *buf, uint64_t len,
                                            int64_t *ns, double *sig, uint64_t max_rows, ll_book_err *err)
 {

@@ -118,6 +118,15 @@ int64_t ll_ml_predict_times(ll_ml_model *m, const double *X, uint64_t n, uint64_
 int64_t ll_ml_batch_ns(ll_ml_model *m, const double *X, uint64_t n, uint64_t k, uint64_t repeats, uint64_t batch,
                        double *out, uint64_t *bad);
 
+/* The model on a whole feature row (LL_ML_N_FEATURES values: it reads its
+ * own columns, as the pipeline does): 1 = P(1) in *p, 0 = one of its inputs
+ * is not finite (no signal), LL_EINVAL.  Lab 7's C strategy calls this. */
+int ll_ml_model_on_row(ll_ml_model *m, const double *row, double *p);
+
+/* The engine's order book (lab 5's), for the queries of ll_book_* (lab 7's
+ * engine reads the best prices from it); NULL for NULL. */
+ll_book *ll_ml_engine_book(ll_ml_engine *e);
+
 /* ------------------------------------------------------------ tick to signal */
 
 /* One message through engine and model: 1 = a signal in *p, 0 = none (S, R,

@@ -457,6 +457,7 @@ LL_EXPORT int64_t ll_layout_info(const char *what)
         {"kind_quote", LL_KIND_QUOTE},
         {"kind_counters", LL_KIND_COUNTERS},
         {"kind_ring", LL_KIND_RING},
+        {"kind_control", LL_KIND_CONTROL},
         {"lock_attached", LL_SEG_LOCK_ATTACHED},
         {"lock_bytes", LL_SEG_LOCK_BYTES},
         {"hdr.magic", offsetof(ll_seg_header, magic)},

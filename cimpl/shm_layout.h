@@ -54,6 +54,7 @@ enum {
     LL_KIND_QUOTE = 2, /* an ll_quote_channel */
     LL_KIND_COUNTERS = 3, /* lab 2: a 128-byte description, then per-worker counters */
     LL_KIND_RING = 4,     /* lab 3: an SPSC ring (spsc_layout.h) */
+    LL_KIND_CONTROL = 5,  /* lab 7: a trading system's control block (ts_layout.h) */
     LL_KIND_ANY = 0,   /* attach: accept any kind */
 };
 

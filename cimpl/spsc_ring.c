@@ -247,6 +247,18 @@ LL_EXPORT void ll_ring_close(ll_ring *r)
     free(r);
 }
 
+/* The producer's "no more messages", keeping its end (and the role) until
+ * ll_ring_close: a consumer drains the ring, then sees LL_ECLOSED.  Lab 7's
+ * engine and exchange end a stream this way in the middle of their loops. */
+LL_EXPORT int ll_ring_finish(ll_ring *r)
+{
+    if (r == NULL || r->role != LL_RING_PRODUCER)
+        return LL_EINVAL;
+    /* [X1] release, as ll_ring_close's: the messages before are visible with the flag (X2) */
+    atomic_store_explicit(&r->l->prod.closed, 1, memory_order_release);
+    return LL_OK;
+}
+
 LL_EXPORT uint32_t ll_ring_flavour(const ll_ring *r) { return r->flavour; }
 LL_EXPORT uint32_t ll_ring_slot_size(const ll_ring *r) { return r->slot_size; }
 LL_EXPORT uint32_t ll_ring_msg_size(const ll_ring *r) { return r->msg_size; }

@@ -31,6 +31,8 @@ LL_MUST_USE int ll_ring_init(void *payload, uint64_t size, uint64_t capacity, ui
  * description of it and holds the role's lock on that until ll_ring_close. */
 LL_MUST_USE ll_ring *ll_ring_open(void *payload, uint64_t size, int fd, int role, int *err);
 void ll_ring_close(ll_ring *r);
+/* producer: no more messages (the consumer sees LL_ECLOSED once drained); the end stays open until ll_ring_close */
+int ll_ring_finish(ll_ring *r);
 int ll_ring_cached_index(void); /* 1: this library keeps the cached index; 0: the no-cache build */
 uint32_t ll_ring_flavour(const ll_ring *r);
 uint32_t ll_ring_slot_size(const ll_ring *r);

@@ -8,6 +8,9 @@
   latencylab train [--out DIR]          lab 6: train the models on the simulated market, write .npz
   latencylab check [LAB [EXERCISE]] [--solution]
                                         check the exercises (exercises/<lab>/<exercise>/)
+  latencylab system [--strategy c|python] [--model numpy|c] [--messages N | --duration S] [--rate R] ...
+                                        lab 7: the trading system, three processes, a live dashboard
+  latencylab system kill                trip the kill switch of the system running on this machine
   latencylab machine                    the machine and its floors
   latencylab clean [--all]              remove shared-memory segments we left behind
 """
@@ -209,6 +212,66 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+def cmd_system(args: argparse.Namespace, console: Console) -> int:
+    import json
+    import signal as _signal
+
+    from rich.live import Live
+
+    from . import dashboard, system
+
+    if args.action == "kill":
+        n = system.kill_running()
+        console.print(f"kill switch tripped in {n} running system(s)" if n else "[red]no running system found[/]")
+        return 0 if n else 1
+    messages = args.messages
+    if args.duration is not None:
+        if not args.rate:
+            console.print("[red]--duration S needs --rate R (the feed is S x R messages)[/]")
+            return 2
+        messages = int(args.duration * args.rate)
+    try:
+        cfg = system.Config(strategy=args.strategy, model=args.model, transport=args.transport, messages=messages,
+                            rate=args.rate or 0.0, itch=args.itch, risk=args.risk, wait=args.wait, seed=args.seed,
+                            kill_strategy_at=args.kill_strategy_at)
+        system.check_config(cfg)
+    except (ValueError, RuntimeError) as e:
+        console.print(f"[red]{e}[/]")
+        return 2
+    board = dashboard.Dashboard(cfg)
+    stop = {"asked": False}
+
+    def on_sigint(signum, frame):  # Ctrl-C: stop everything cleanly (the supervisor's stop word), not a traceback
+        stop["asked"] = True
+
+    old = _signal.signal(_signal.SIGINT, on_sigint)
+    try:
+        with Live(board.renderable(), console=console, refresh_per_second=8, transient=False) as live:
+            def tick(control, elapsed):
+                if stop["asked"] and not control.stopping:
+                    control.stop()
+                board.on_tick(control, elapsed)
+                live.update(board.renderable())
+            res = system.run(cfg, on_tick=tick)
+    finally:
+        _signal.signal(_signal.SIGINT, old)
+    if stop["asked"]:
+        res.faults.append("stopped by Ctrl-C")
+    for part in dashboard.report_tables(res):
+        console.print(part)
+    if args.out:
+        from . import trading_system
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        records = trading_system.records_of(res)
+        (out / "system.json").write_text(json.dumps({"config": system.config_dict(cfg), "records": records,
+                                                     "reconciliation": res.reconciliation, "faults": res.faults,
+                                                     "errors": res.errors}, indent=1) + "\n")
+        console.print(f"wrote {out / 'system.json'}")
+    return 0 if res.reconciled and not res.errors else 1
+
+
 def cmd_machine(args: argparse.Namespace, console: Console) -> int:
     info = machine.info()
     t = Table(title=f"machine {info['id']}", show_header=False)
@@ -254,6 +317,24 @@ def main(argv: list[str] | None = None) -> int:
                        "baseline measured in the same run")
     p.add_argument("names", nargs="*", metavar="LAB [EXERCISE]", help="a lab (id or number), and one of its exercises")
     p.add_argument("--solution", action="store_true", help="check the shipped solutions instead of your files")
+    p = sub.add_parser("system", help="lab 7: exchange, C engine and strategy as processes, with a live dashboard")
+    p.add_argument("action", nargs="?", choices=("run", "kill"), default="run",
+                   help="run (default), or kill: trip the kill switch of the system running on this machine")
+    p.add_argument("--strategy", choices=("python", "c"), default="python",
+                   help="python: its own process (default); c: inside the engine (the lower bound)")
+    p.add_argument("--model", choices=("numpy", "c"), default="numpy", help="the Python strategy's model")
+    p.add_argument("--transport", choices=("ring", "queue", "zmq", "iceoryx2"), default="ring")
+    p.add_argument("--messages", type=int, default=200_000, help="order-flow messages of the simulated feed")
+    p.add_argument("--duration", type=float, help="seconds of feed at --rate (instead of --messages)")
+    p.add_argument("--rate", type=float, help="feed messages per second (default: as fast as the engine takes them)")
+    p.add_argument("--itch", metavar="FILE", help="a framed ITCH 5.0 file instead of the simulated feed")
+    p.add_argument("--risk", metavar="FILE", help="risk limits (default: labs/07-trading-system/risk.toml)")
+    p.add_argument("--wait", choices=("adaptive", "spin", "yield", "futex"), default="adaptive",
+                   help="how the strategy waits for work (see the lab 7 guide)")
+    p.add_argument("--seed", type=int, default=0, help="the simulated feed's seed")
+    p.add_argument("--kill-strategy-at", type=int, default=0, metavar="N",
+                   help="a fault: SIGKILL the strategy after N feed messages (the engine must survive it)")
+    p.add_argument("--out", metavar="DIR", help="write system.json (records, reconciliation) there")
     p = sub.add_parser("machine", help="the machine and its floors")
     p.add_argument("--full", action="store_true", help="longer floor measurements")
     p = sub.add_parser("clean", help="remove shared-memory segments this project left behind")
@@ -261,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 132)  # logs: wide enough for the table
     handler = {"list": cmd_list, "run": cmd_run, "replay": cmd_replay, "train": cmd_train,
-               "check": cmd_check, "machine": cmd_machine, "clean": cmd_clean}[args.command]
+               "check": cmd_check, "system": cmd_system, "machine": cmd_machine, "clean": cmd_clean}[args.command]
     return handler(args, console)
 
 

@@ -47,7 +47,7 @@ MAX_PAYLOAD = errors.MAX_PAYLOAD
 HEADER_SIZE = 128
 MAGIC = 0x314D48534C4C4C4C  # b"LLLLSHM1" as a little-endian u64
 VERSION = 1
-KIND_ANY, KIND_RAW, KIND_QUOTE, KIND_COUNTERS, KIND_RING = 0, 1, 2, 3, 4
+KIND_ANY, KIND_RAW, KIND_QUOTE, KIND_COUNTERS, KIND_RING, KIND_CONTROL = 0, 1, 2, 3, 4, 5
 # Open-file-description locks on bytes of the file say who holds a segment
 # (cimpl/shm_layout.h): every open Segment holds a read lock on this byte
 LOCK_ATTACHED = 2

@@ -146,17 +146,7 @@ class RingAPI(shm_basics.SegmentHolder):
         bytes) or "index" (messages of slot_size bytes); cached_index=False
         makes this end the naive ring that re-reads the other side's counter
         on every operation."""
-        check_geometry(capacity, slot_size, flavour)
-        seg = cls._shm.Segment.create(name, ring_bytes(capacity, slot_size), shm_basics.KIND_RING)
-        try:
-            # the geometry first, the ring magic last [R1] (x86-64 keeps stores in order)
-            seg.write(HDR_VERSION, _GEOMETRY.pack(VERSION, slot_size, capacity))
-            seg.write(HDR_FLAVOUR, struct.pack("<I", FLAVOURS[flavour]))
-            seg.write(PROD_HEARTBEAT, struct.pack("<Q", time.monotonic_ns()))
-            seg.write(HDR_MAGIC, struct.pack("<Q", MAGIC))
-        except BaseException:
-            seg.__exit__(None, None, None)
-            raise
+        seg = create_segment(name, capacity, slot_size, flavour, cls._shm)
         try:
             return cls(seg, role, cached_index)
         except BaseException:  # __init__ closed the segment; its name must not stay behind
@@ -618,6 +608,25 @@ def _refreshing(ring: Ring, counter: str, op):
 SEQ_MUL = 0x9E3779B97F4A7C15
 _SEQ = struct.Struct("<QQ")
 _U64 = (1 << 64) - 1
+
+
+def create_segment(name: str, capacity: int, slot_size: int = 64, flavour: str = "seq-slot", shm=shm_basics):
+    """A new ring in /dev/shm/latencylab-<name> with neither end claimed: its
+    segment (this process owns it: unlink it when done).  For a supervisor
+    that creates the rings its children then attach (lab 7); `Ring.create`
+    is this plus claiming one end.  `shm`: the lab-1 module to create it with."""
+    check_geometry(capacity, slot_size, flavour)
+    seg = shm.Segment.create(name, ring_bytes(capacity, slot_size), shm_basics.KIND_RING)
+    try:
+        # the geometry first, the ring magic last [R1] (x86-64 keeps stores in order)
+        seg.write(HDR_VERSION, _GEOMETRY.pack(VERSION, slot_size, capacity))
+        seg.write(HDR_FLAVOUR, struct.pack("<I", FLAVOURS[flavour]))
+        seg.write(PROD_HEARTBEAT, struct.pack("<Q", time.monotonic_ns()))
+        seg.write(HDR_MAGIC, struct.pack("<Q", MAGIC))
+    except BaseException:
+        seg.__exit__(None, None, None)
+        raise
+    return seg
 
 
 def seq_struct(msg_size: int) -> struct.Struct:

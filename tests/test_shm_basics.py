@@ -79,6 +79,7 @@ def test_layout_matches_c():
     assert py_shm.KIND_QUOTE == info(b"kind_quote")
     assert py_shm.KIND_COUNTERS == info(b"kind_counters")
     assert py_shm.KIND_RING == info(b"kind_ring")
+    assert py_shm.KIND_CONTROL == info(b"kind_control")
     assert py_shm.KIND_ANY == 0  # LL_KIND_ANY; ll_layout_info has no key for it
     assert py_shm.SLOT_SIZE == info(b"slot.size")
     assert py_shm.CHANNEL_SIZE == info(b"channel.size")

@@ -1,0 +1,560 @@
+"""Lab 7: the trading system as three OS processes, started and supervised here.
+
+    exchange (C matcher, paced ITCH publisher)  ── pinned to cpu A
+    engine   (C: feed handler, book, features, order manager, risk)  ── pinned to cpu B
+    strategy (Python: lab 6's model; or the C strategy inside the engine)  ── cpu A
+
+`run(Config)` creates the run's segments (a control block and six lab-3
+rings, see cimpl/ts_layout.h), spawns the processes, watches them (the
+dashboard, or nothing), stops them, collects what each measured, reconciles
+the engine's records with the exchange's, and removes every segment, whatever
+happened.  `latencylab system` and lab 7's workloads both call it.
+
+Two CPUs, three processes: the engine busy-polls its core (it must never
+block on the feed); the exchange and the strategy share the other core.  The
+exchange waits for its next send time by polling its order ring and yielding;
+the strategy waits by `Config.wait`: "spin" (never yields: it fights the
+exchange for the core), "yield" (sched_yield between polls), "futex" (sleep
+on the doorbell at once) or "adaptive" (spin, then yield, then sleep: the
+Disruptor's phased back-off).  Lab 7's guide measures each.
+
+Every child sets PR_SET_PDEATHSIG: if this process is killed, so are they,
+and `latencylab clean` finds their segments unheld.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from pyimpl import trading_system as ts
+
+from . import machine
+
+RINGS = {  # name -> (slot size, capacity): the wires of cimpl/ts_layout.h
+    "feed": (ts.SLOTS["feed"], 4096),
+    "snap": (ts.SLOTS["snap"], 1024),
+    "intent": (ts.SLOTS["intent"], 1024),
+    "report": (ts.SLOTS["report"], 1024),
+    "orders": (ts.SLOTS["wire"], 1024),
+    "replies": (ts.SLOTS["wire"], 1024),
+}
+STRATEGY_WAITS = ("spin", "yield", "futex", "adaptive")
+START_TIMEOUT = 60.0  # a child's start: imports, the editable rebuild check, building the feed
+
+
+@dataclass(frozen=True)
+class Config:
+    strategy: str = "python"  # "python" (its own process) or "c" (inside the engine)
+    model: str = "numpy"  # the Python strategy's model: "numpy" (pyimpl) or "c" (cimpl, through ctypes)
+    model_kind: str = "mlp"  # lab 6's committed models: "logistic" or "mlp"
+    transport: str = "ring"
+    messages: int = 200_000  # order-flow messages of the simulated feed
+    seed: int = 0
+    symbols: int = 8
+    rate: float = 0.0  # feed messages per second; 0: as fast as the engine takes them
+    itch: str | None = None  # a framed ITCH file instead of the simulator
+    risk: str | None = None  # a risk-limits TOML (default: labs/07-trading-system/risk.toml)
+    wait: str = "adaptive"
+    heartbeat_ms: float = 50.0  # the strategy's heartbeat period when idle; the engine's lapse limit is 4x
+    timeout: float = 120.0  # the whole run, start to reconciliation
+    kill_strategy_at: int = 0  # a fault: SIGKILL the strategy after this many feed messages (0: never)
+    restart_strategy: bool = True  # ... and start a new one once the engine has noticed
+    samples: int = 1 << 20  # latency samples kept per figure
+    cpus: tuple[int, int] | None = None  # (shared by exchange and strategy, the engine's); default machine.cpu_pair()
+
+
+@dataclass
+class Result:
+    config: Config
+    counts: dict = field(default_factory=dict)
+    samples: dict = field(default_factory=dict)  # figure -> np.ndarray of ns
+    reconciliation: dict = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)  # what went wrong and was survived, in order
+    errors: list[str] = field(default_factory=list)  # what went wrong and was not
+    wall_s: float = 0.0
+
+    @property
+    def reconciled(self) -> bool:
+        return bool(self.reconciliation.get("ok")) and not self.errors
+
+
+def check_config(cfg: Config) -> None:
+    """ValueError naming what is wrong with a Config (before anything starts)."""
+    if cfg.strategy not in ("python", "c"):
+        raise ValueError(f"strategy must be 'python' or 'c', got {cfg.strategy!r}")
+    if cfg.model not in ("numpy", "c"):
+        raise ValueError(f"model must be 'numpy' or 'c', got {cfg.model!r}")
+    if cfg.model_kind not in ("logistic", "mlp"):
+        raise ValueError(f"model_kind must be 'logistic' or 'mlp', got {cfg.model_kind!r}")
+    if cfg.wait not in STRATEGY_WAITS:
+        raise ValueError(f"wait must be one of {', '.join(STRATEGY_WAITS)}, got {cfg.wait!r}")
+    if cfg.transport != "ring":
+        raise ValueError(f"transport {cfg.transport!r}: the whole system runs over lab 3's rings only, so far")
+    if not isinstance(cfg.messages, int) or not 0 < cfg.messages <= 100_000_000:
+        raise ValueError(f"messages must be in 1..100,000,000, got {cfg.messages!r}")
+    if not cfg.rate >= 0:
+        raise ValueError(f"rate must be >= 0 (0: as fast as possible), got {cfg.rate!r}")
+    if cfg.itch is not None and not Path(cfg.itch).is_file():
+        raise ValueError(f"ITCH file {cfg.itch} not found")
+    if cfg.risk is not None:
+        from pyimpl.oms import RiskLimits
+
+        if not Path(cfg.risk).is_file():
+            raise ValueError(f"risk file {cfg.risk} not found")
+        RiskLimits.from_toml(cfg.risk)  # a bad limit is refused here, not in the engine's process
+    if cfg.kill_strategy_at and cfg.strategy != "python":
+        raise ValueError("kill_strategy_at kills the Python strategy's process: use strategy 'python'")
+
+
+def config_dict(cfg: Config) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+
+
+def kill_running() -> int:
+    """Trip the kill switch of every trading system running on this machine
+    (its control segment in /dev/shm); how many were found."""
+    from cimpl import trading_system as cts
+
+    n = 0
+    for path in sorted(Path("/dev/shm").glob("latencylab-ts-*-control")):
+        try:
+            ctl = cts.Control.attach(path.name.removeprefix("latencylab-"))
+        except (OSError, ValueError):
+            continue
+        ctl.kill()
+        ctl.close()
+        n += 1
+    return n
+
+
+def _names(tag: str) -> dict[str, str]:
+    return {k: f"ts-{tag}-{k}" for k in ("control", *RINGS)}
+
+
+# ------------------------------------------------------------ the children
+def _child_setup(cpu: int) -> None:
+    import faulthandler
+
+    faulthandler.enable()  # a child that crashes in C says where, in Python terms, on its stderr
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the supervisor
+    libc.prctl(29, 1)  # PR_SET_TIMERSLACK 1 ns: a futex sleep with a timeout ends on time, not up to 50 us late
+    os.sched_setaffinity(0, {cpu})
+
+
+def _run_child(which: str, fn, results) -> None:
+    try:
+        results.put((which, os.getpid(), "ok", fn()))
+    except BaseException as e:  # report, never die silently: the supervisor would wait for nothing
+        results.put((which, os.getpid(), "error", f"{type(e).__name__}: {e}"))
+        raise SystemExit(3 if isinstance(e, EngineDied) else 1) from None
+
+
+def _feed_bytes(cfg: Config) -> bytes:
+    if cfg.itch:
+        return Path(cfg.itch).read_bytes()
+    from .feed import simulate
+
+    return simulate(cfg.messages, cfg.seed, cfg.symbols)
+
+
+def exchange_main(cfg: Config, names: dict, cpu: int, ready, results) -> None:
+    _child_setup(cpu)
+    from cimpl import trading_system as cts
+
+    def body():
+        feed = _feed_bytes(cfg)
+        with cts.ExchangeProcess(names, feed, cfg) as ex:
+            ready.set()
+            return ex.run()
+
+    _run_child("exchange", body, results)
+
+
+def engine_main(cfg: Config, names: dict, cpu: int, ready, results) -> None:
+    _child_setup(cpu)
+    from cimpl import trading_system as cts
+
+    def body():
+        with cts.EngineProcess(names, cfg) as eng:
+            ready.set()
+            return eng.run()
+
+    _run_child("engine", body, results)
+
+
+def strategy_main(cfg: Config, names: dict, cpu: int, ready, results) -> None:
+    _child_setup(cpu)
+
+    def body():
+        with StrategyProcess(names, cfg) as sp:
+            ready.set()
+            return sp.run()
+
+    _run_child("strategy", body, results)
+
+
+class EngineDied(RuntimeError):
+    """The engine is gone: the strategy has nobody to trade through."""
+
+
+class StrategyProcess:
+    """The Python strategy's process: lab 3's pure-Python ring ends (A and C
+    in, B out), the strategy class of pyimpl.trading_system, the wait policy.
+    Only the doorbell's sleep is C (cimpl.trading_system.Bell)."""
+
+    # the adaptive wait, in ns of idleness: poll, then poll and sched_yield, then sleep on the futex.  Short on
+    # purpose: the strategy shares its core with the exchange, which a spinning strategy keeps off it until
+    # the scheduler preempts (milliseconds), so every order and every feed message would wait that long
+    SPIN_NS, YIELD_NS = 20_000, 200_000
+
+    def __init__(self, names: dict, cfg: Config) -> None:
+        self.names, self.cfg = names, cfg
+        self.rings: dict = {}
+
+    def __enter__(self) -> StrategyProcess:
+        from cimpl import trading_system as cts
+        from pyimpl import spsc_ring
+
+        try:
+            self.control = cts.Control.attach(self.names["control"])
+            self.control.set_proc(2, pid=os.getpid(), state="starting")
+            self.bell = cts.Bell(self.control)
+            for ring, role in {"snap": "consumer", "report": "consumer", "intent": "producer"}.items():
+                self.rings[ring] = spsc_ring.Ring.attach(self.names[ring], role)
+            model = _strategy_model(self.cfg)
+            self.strategy = ts.SignalStrategy(model)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for r in self.rings.values():
+            try:
+                r.close()
+            except Exception:
+                pass
+        self.rings = {}
+        if getattr(self, "control", None) is not None:
+            self.control.close()
+
+    def _send(self, intent: ts.Intent) -> None:
+        try:
+            self.rings["intent"].push_wait(ts.pack_intent(intent), timeout=5.0)  # never lost: wait for room
+        except Exception as e:  # PeerDiedError, TimeoutError
+            raise EngineDied(f"engine died: cannot send an intent ({e})") from None
+        self.sent += 1
+
+    def run(self) -> dict:
+        snap_ring, report_ring = self.rings["snap"], self.rings["report"]
+        pop_snap, pop_report = snap_ring.pop, report_ring.pop
+        strategy, now = self.strategy, time.monotonic_ns
+        wait, spin_ns, yield_ns = self.cfg.wait, self.SPIN_NS, self.YIELD_NS
+        hb_ns = int(self.cfg.heartbeat_ms * 1e6)
+        hop_a = np.empty(self.cfg.samples, dtype=np.int64)
+        n_hop, snaps, reports, dropped, sleeps = 0, 0, 0, 0, 0
+        self.sent = 0
+        handlers = {ts.REPORT_EXECUTED: strategy.on_execution, ts.REPORT_REJECTED: strategy.on_reject,
+                    ts.REPORT_CANCELED: strategy.on_cancel, ts.REPORT_ACCEPTED: strategy.on_accept,
+                    ts.REPORT_HALTED: strategy.on_reject}
+        self.control.set_proc(2, state="running")
+        self._send(ts.Intent(ts.INTENT_HEARTBEAT, sent_ns=now()))  # hello: the engine starts watching us
+        last_sent = idle_since = next_check = now()
+        idle = 0
+        while True:
+            m = pop_report()
+            while m is not None:
+                r = ts.unpack_report(m)
+                reports += 1
+                handlers.get(r.kind, strategy.on_reject)(r)
+                m = pop_report()
+            m = pop_snap()
+            if m is not None:
+                t = now()
+                snap = ts.unpack_snapshot(m)
+                snaps += 1
+                dropped += snap.dropped
+                if n_hop < len(hop_a):
+                    hop_a[n_hop] = t - snap.engine_ns
+                    n_hop += 1
+                for it in strategy.on_features(snap):
+                    self._send(it._replace(seq=snap.seq, send_ns=snap.send_ns, recv_ns=t, sent_ns=now()))
+                last_sent = now()
+                idle = 0
+                if snaps & 1023 == 0:
+                    self.control.set_proc(2, feed=snaps, intents=self.sent, dropped=dropped)
+                continue
+            # nothing to do: is the session over, is the engine alive, and how do we wait?
+            t = now()
+            if idle == 0:
+                idle_since = t
+            idle += 1
+            if t - last_sent > hb_ns:
+                self._send(ts.Intent(ts.INTENT_HEARTBEAT, sent_ns=t))
+                last_sent = t
+                self.control.set_proc(2, feed=snaps, intents=self.sent, dropped=dropped)
+            if t >= next_check:  # every ms of idleness (a look at the ring's header: not on every poll)
+                next_check = t + 1_000_000
+                state = snap_ring._peer_state()
+                if state == "closed":  # the engine ended the session: drain the reports, say bye
+                    break
+                if state == "dead":
+                    raise EngineDied("engine died: the snapshot ring's producer is gone")
+            waited = t - idle_since
+            if wait == "spin" or (wait == "adaptive" and waited < spin_ns):
+                continue
+            if wait == "yield" or (wait == "adaptive" and waited < yield_ns):
+                os.sched_yield()
+                continue
+            seq = self.bell.prepare()  # S1 (C: the fence Python does not have)
+            if len(snap_ring) or len(report_ring):  # S2: anything after all?
+                self.bell.cancel()
+                continue
+            self.bell.wait(seq, min(hb_ns, 10_000_000) / 1e9)  # S3; at most until the next heartbeat is due
+            sleeps += 1
+            idle = 1  # still idle, but the sleep counts as a check of the rings: poll first again
+            if wait == "adaptive":
+                idle_since = now() - spin_ns  # woken: straight back to yielding if nothing came
+        # the session is over: bye first (the engine then cancels what is open), then its last reports,
+        # until it closes ring C
+        self._send(ts.Intent(ts.INTENT_BYE, sent_ns=now()))
+        t_end = time.monotonic() + 10.0
+        while time.monotonic() < t_end:
+            m = pop_report()
+            if m is None:
+                if report_ring._peer_state() is not None:  # closed and drained, or the engine died
+                    break
+                time.sleep(0.0002)
+                continue
+            r = ts.unpack_report(m)
+            reports += 1
+            handlers.get(r.kind, strategy.on_reject)(r)
+        self.control.set_proc(2, state="done", feed=snaps, intents=self.sent, dropped=dropped)
+        return {"snapshots": snaps, "reports": reports, "intents": self.sent, "dropped_seen": dropped,
+                "signals": strategy.signals, "fills": strategy.fills, "rejects": strategy.rejects, "sleeps": sleeps,
+                "samples": {"hop_snap": hop_a[:n_hop].copy()}}
+
+
+def _strategy_model(cfg: Config):
+    from .ml_inference import MODEL_FILES, MODELS_DIR
+
+    if cfg.model == "numpy":
+        from pyimpl.ml_inference import Model
+    else:
+        from cimpl.ml_inference import Model
+    return Model.load(MODELS_DIR / MODEL_FILES[cfg.model_kind])
+
+
+# ------------------------------------------------------------ the supervisor
+class System:
+    """One run's segments and processes; a with block removes them all."""
+
+    def __init__(self, cfg: Config) -> None:
+        check_config(cfg)
+        pair = cfg.cpus or machine.cpu_pair()
+        if pair is None:
+            raise RuntimeError("the trading system needs two usable CPUs")
+        self.cfg = replace(cfg, cpus=tuple(pair))
+        self.names = _names(f"{os.getpid()}-{time.monotonic_ns() % 1_000_000}")
+        self.ctx = mp.get_context("spawn")
+        self.results = self.ctx.Queue()
+        self.procs: dict[str, mp.Process] = {}
+        self.segments: list = []
+
+    def __enter__(self) -> System:
+        from cimpl import trading_system as cts
+        from pyimpl import spsc_ring
+
+        try:
+            self.control = cts.Control.create(self.names["control"])
+            self.segments.append(self.control)
+            for ring, (slot, cap) in RINGS.items():
+                self.segments.append(spsc_ring.create_segment(self.names[ring], cap, slot, "seq-slot"))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for p in self.procs.values():
+            if p.is_alive():
+                p.kill()
+            p.join(5)
+        for seg in self.segments:
+            try:
+                seg.unlink()
+            except FileNotFoundError:
+                pass
+            seg.close()
+
+    def spawn(self, which: str) -> mp.Process:
+        a, b = self.cfg.cpus
+        target, cpu = {"exchange": (exchange_main, a), "engine": (engine_main, b), "strategy": (strategy_main, a)}[which]
+        ready = self.ctx.Event()
+        p = self.ctx.Process(target=target, args=(self.cfg, self.names, cpu, ready, self.results), daemon=True,
+                             name=f"latencylab-{which}")
+        p.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready.wait(0.05):
+            if not p.is_alive() or time.monotonic() > deadline:
+                err = self._drain_error(which)
+                p.kill()
+                raise RuntimeError(f"the {which} process did not start: {err or f'exit code {p.exitcode}'}")
+        self.procs[which] = p
+        return p
+
+    def _drain_error(self, which: str) -> str | None:
+        try:
+            while True:
+                name, _pid, status, value = self.results.get(timeout=0.5)
+                if name == which and status == "error":
+                    return value
+        except queue.Empty:
+            return None
+
+
+def run(cfg: Config, on_tick=None) -> Result:
+    """One whole run: start, supervise, stop, collect, reconcile.  on_tick(control,
+    elapsed_s) is called ~20 times a second while it runs (the dashboard).
+    Never hangs: every wait has a bound (cfg.timeout for the whole run)."""
+    res = Result(cfg)
+    t0 = time.monotonic()
+    with System(cfg) as sysm:
+        res.config = cfg = sysm.cfg
+        control = sysm.control
+        sysm.spawn("engine")
+        want = {"engine", "exchange"}
+        if cfg.strategy == "python":
+            sysm.spawn("strategy")
+            want.add("strategy")
+        sysm.spawn("exchange")
+        got: dict[str, dict] = {}
+        killed_pid = restarted = 0
+        deadline = t0 + cfg.timeout
+        while want - got.keys():
+            try:
+                which, pid, status, value = sysm.results.get(timeout=0.05)
+                if pid == killed_pid:
+                    pass  # cannot happen (SIGKILL), but a result of the killed strategy is not the run's
+                elif status == "ok":
+                    got[which] = value
+                else:
+                    res.errors.append(f"{which}: {value}")
+                    got[which] = {}
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if on_tick is not None:
+                on_tick(control, now - t0)
+            # the fault, if asked for: the strategy SIGKILLed in the middle of the session
+            if cfg.kill_strategy_at and not killed_pid and control.proc(1)["feed"] >= cfg.kill_strategy_at:
+                victim = sysm.procs["strategy"]
+                killed_pid = victim.pid
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.join(5)
+                res.faults.append(f"strategy (pid {killed_pid}) SIGKILLed after {control.proc(1)['feed']} feed "
+                                  "messages")
+                if not cfg.restart_strategy:
+                    want.discard("strategy")
+            if killed_pid and cfg.restart_strategy and not restarted and control.proc(1)["halted"]:
+                res.faults.append(f"the engine noticed: trading halted (reason {control.proc(1)['halted']}), "
+                                  "open orders canceled; a new strategy starts")
+                sysm.spawn("strategy")
+                restarted = 1
+            for which in list(want - got.keys()):  # a process that died without a word
+                p = sysm.procs.get(which)
+                if p is not None and not p.is_alive() and p.pid != killed_pid:
+                    time.sleep(0.2)  # its last result may still be in the pipe
+                    try:
+                        w, pid, status, value = sysm.results.get_nowait()
+                        if status == "ok":
+                            got[w] = value
+                        else:
+                            res.errors.append(f"{w}: {value}")
+                            got[w] = {}
+                        continue
+                    except queue.Empty:
+                        pass
+                    res.errors.append(f"{which} died (exit code {p.exitcode}) without a result")
+                    got[which] = {}
+            if now > deadline:
+                res.errors.append(f"the run did not end within {cfg.timeout:.0f} s: stopped")
+                control.stop()
+                deadline = now + 10.0  # the processes' own stop; after that they are killed on the way out
+                if res.errors[-1].startswith("the run did not end") and len(res.errors) > 1 and \
+                        res.errors[-2].startswith("the run did not end"):
+                    break
+        for p in sysm.procs.values():
+            p.join(10)
+    res.wall_s = time.monotonic() - t0
+    eng, exch, strat = got.get("engine", {}), got.get("exchange", {}), got.get("strategy", {})
+    res.counts = {"engine": eng.get("stats", {}), "exchange": exch.get("stats", {}),
+                  "strategy": {k: v for k, v in strat.items() if k != "samples"},
+                  "risk_rejects": eng.get("oms", {}).get("rejects", {})}
+    for part in (eng, exch, strat):
+        res.samples.update(part.get("samples", {}))
+    if "oms" in eng and "exchange" in exch:
+        res.reconciliation = reconcile(eng["oms"], exch["exchange"])
+    else:
+        res.reconciliation = {"ok": False, "why": "a side's records are missing"}
+    for part, name in ((eng, "engine"), (exch, "exchange")):
+        if part.get("error"):
+            res.errors.append(f"{name}: {part['error']}")
+    return res
+
+
+def reconcile(oms: dict, exch: dict) -> dict:
+    """The engine's records against the exchange's: every order the engine
+    sent is at the exchange with the same side, price, quantity, filled
+    shares and final state; the fills are the same (match number, order,
+    shares, price), none missing, duplicated or invented; the positions per
+    symbol agree; nothing is left open.  {"ok": bool, counts, "mismatches": [...]}"""
+    bad: list[str] = []
+    eo = {o["user_ref"]: o for o in oms["orders"]}
+    xo = {o["user_ref"]: o for o in exch["orders"]}
+    for ref, o in eo.items():
+        x = xo.get(ref)
+        if x is None:
+            if o["state"] != "rejected":  # an order the exchange refused is not in its book of orders
+                bad.append(f"order {ref}: sent by the engine, unknown to the exchange")
+            continue
+        for k in ("side", "price", "qty", "filled", "leaves"):
+            if o[k] != x[k]:
+                bad.append(f"order {ref}: {k} {o[k]} at the engine, {x[k]} at the exchange")
+        if o["state"] != x["state"]:
+            bad.append(f"order {ref}: {o['state']} at the engine, {x['state']} at the exchange")
+    for ref in xo.keys() - eo.keys():
+        bad.append(f"order {ref}: at the exchange, never sent by the engine")
+    ef = sorted((f["match"], f["user_ref"], f["qty"], f["price"]) for f in oms["fills"])
+    xf = sorted((f["match"], f["user_ref"], f["qty"], f["price"]) for f in exch["fills"])
+    if ef != xf:
+        es, xs = set(ef), set(xf)
+        bad += [f"fill {f}: at the engine only" for f in sorted(es - xs)[:5]]
+        bad += [f"fill {f}: at the exchange only" for f in sorted(xs - es)[:5]]
+        if len(ef) != len(es) or len(xf) != len(xs):
+            bad.append("a fill recorded twice")
+    for loc in set(oms["positions"]) | set(exch["positions"]):
+        a, b = oms["positions"].get(loc, 0), exch["positions"].get(loc, 0)
+        if a != b:
+            bad.append(f"locate {loc}: position {a} at the engine, {b} at the exchange")
+    open_e = sum(o["leaves"] > 0 and o["state"] in ("pending_new", "accepted", "partially_filled", "cancel_pending")
+                 for o in oms["orders"])
+    open_x = sum(o["state"] == "live" for o in exch["orders"])
+    if open_e or open_x:
+        bad.append(f"left open: {open_e} orders at the engine, {open_x} at the exchange")
+    return {"ok": not bad, "orders": len(eo), "fills": len(ef), "open": open_x, "mismatches": bad[:20],
+            "mismatch_count": len(bad)}
+
+
+__all__ = ["Config", "EngineDied", "Result", "System", "StrategyProcess", "reconcile", "run", "RINGS",
+           "STRATEGY_WAITS"]
