@@ -420,6 +420,21 @@ LL_EXPORT int64_t ll_oms_kill(ll_oms *o, uint16_t reason, uint64_t now_ns)
     return kill(o, reason, now_ns);
 }
 
+/* A lapsed strategy's halt is lifted when a strategy speaks again (the engine
+ * calls this): its orders were all canceled at the lapse, so the new one
+ * starts with none working.  The other halts stay: a loss limit or an
+ * operator's kill is lifted by a person, not by the strategy coming back. */
+LL_EXPORT int ll_oms_resume(ll_oms *o)
+{
+    if (o == NULL)
+        return LL_EINVAL;
+    if (o->halted != LL_RISK_HEARTBEAT || ll_oms_pending(o) > 0)
+        return 0;
+    o->halted = 0;
+    o->c.resumes++;
+    return 1;
+}
+
 LL_EXPORT int ll_oms_halted(const ll_oms *o) { return o ? o->halted : 0; }
 
 LL_EXPORT uint64_t ll_oms_pending(const ll_oms *o)

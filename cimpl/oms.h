@@ -304,6 +304,7 @@ typedef struct ll_oms_counters {
     uint64_t illegal;        /* illegal replies in all */
     uint64_t quotes;         /* on_quote calls for declared symbols */
     uint64_t kills;          /* 0 or 1: kill switch tripped */
+    uint64_t resumes;        /* heartbeat halts lifted (ll_oms_resume) */
     uint64_t rejects[LL_RISK_SLOTS];   /* by reason (NEW and cancel intents) */
     uint64_t illegals[LL_OMS_BAD_SLOTS]; /* by kind */
 } ll_oms_counters;
@@ -371,6 +372,11 @@ int ll_oms_on_quote(ll_oms *o, uint32_t locate, uint32_t bid, uint32_t ask, uint
 int64_t ll_oms_kill(ll_oms *o, uint16_t reason, uint64_t now_ns);
 /* 0 while trading, else the kill reason. */
 int ll_oms_halted(const ll_oms *o);
+/* Lift a LL_RISK_HEARTBEAT halt once its actions are all taken (a new
+ * strategy took over): 1 = trading again, 0 = not halted, halted for another
+ * reason (those stay until a person restarts the engine), or actions still
+ * pending. */
+int ll_oms_resume(ll_oms *o);
 /* Actions queued by the kill switch and not yet taken (the HALTED report, the cancels). */
 uint64_t ll_oms_pending(const ll_oms *o);
 /* Take the next one: LL_OMS_ACT_REPORT (*rep = the HALTED report, first),

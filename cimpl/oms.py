@@ -108,6 +108,7 @@ _on_cancel_rejected = _sig("ll_oms_on_cancel_rejected", c_int, c_void_p, c_uint3
 _on_quote = _sig("ll_oms_on_quote", c_int, c_void_p, c_uint32, c_uint32, c_uint32, c_uint64)
 _kill = _sig("ll_oms_kill", c_int64, c_void_p, c_uint16, c_uint64)
 _halted = _sig("ll_oms_halted", c_int, c_void_p)
+_resume = _sig("ll_oms_resume", c_int, c_void_p)
 _pending = _sig("ll_oms_pending", c_uint64, c_void_p)
 _next_action = _sig("ll_oms_next_action", c_int, c_void_p, c_void_p, c_void_p)
 _get_counters = _sig("ll_oms_get_counters", None, c_void_p, c_void_p)
@@ -320,6 +321,9 @@ class Oms(_lib.Owned):
         check_uint(now_ns, 64, "now_ns")
         _lib.check(_kill(self._handle(), int(reason), now_ns), "order manager")
         return self.drain()
+
+    def resume(self) -> bool:
+        return _lib.check(_resume(self._handle()), "order manager") == 1
 
     @property
     def halted(self) -> int:

@@ -410,6 +410,8 @@ static void emit_order(ll_ts_engine *e, const ll_oms_send *s, uint64_t tick_ns)
     w->sent_ns = 0; /* stamped when it is pushed */
 }
 
+static void flush(ll_ts_engine *e);
+
 /* The kill switch's queued actions (a HALTED report, then the cancels). */
 static void take_actions(ll_ts_engine *e)
 {
@@ -545,6 +547,8 @@ static void on_feed(ll_ts_engine *e, const ll_ts_feed *f, uint64_t now)
             out[i].sent_ns = t;
             on_intent(e, &out[i], t);
         }
+        if (fifo_len(&e->q_orders) > 0)
+            flush(e); /* an order leaves now, not after the rest of this batch of feed messages */
         return;
     }
     if (e->phase != PHASE_RUN)
@@ -654,6 +658,7 @@ static void publish(ll_ts_engine *e, uint64_t now)
     cnt(e, LL_CNT_BACKLOG, fifo_len(&e->q_orders) + fifo_len(&e->q_reports));
     cnt(e, LL_CNT_HALTED, (uint64_t)ll_oms_halted(e->oms));
     cnt(e, LL_CNT_LAST_SEQ, e->last_seq);
+    cnt(e, LL_CNT_EXCHANGE_LOST, e->st.exchange_lost);
     atomic_store_explicit(&e->me->heartbeat_ns, now, memory_order_relaxed);
     ll_oms_position_rec p[LL_TS_MAX_SYMBOLS];
     int64_t n = ll_oms_positions(e->oms, p, LL_TS_MAX_SYMBOLS);
@@ -753,11 +758,14 @@ LL_EXPORT int ll_ts_engine_run(ll_ts_engine *e, ll_ring *feed, ll_ring *snap, ll
                     break;
                 idle = 0;
                 uint64_t t = ll_now_ns();
-                if (e->strategy_gone) { /* a new strategy speaks: it gets its reports again */
+                if (e->strategy_gone) { /* a new strategy speaks: it gets its reports again, and may trade */
                     e->strategy_gone = 0;
                     e->st.strategy_back++;
+                    e->st.resumed += ll_oms_resume(e->oms) == 1;
                 }
                 on_intent(e, &buf.i, t);
+                if (fifo_len(&e->q_orders) > 0)
+                    flush(e); /* the order leaves at once */
             }
         }
         flush(e);
@@ -965,7 +973,11 @@ static void x_publish(ll_ts_exchange *e, uint64_t now)
  * once.  A short one is yielded (a futex sleep costs a few us to wake from). */
 static void x_wait(ll_ts_exchange *e, uint64_t gap)
 {
-    if (gap < 40000) {
+    if (e->cfg.wait == LL_TS_XWAIT_SPIN) {
+        ll_cpu_relax();
+        return;
+    }
+    if (e->cfg.wait == LL_TS_XWAIT_YIELD || gap < 40000) {
         sched_yield();
         return;
     }
@@ -1028,7 +1040,7 @@ LL_EXPORT int ll_ts_exchange_run(ll_ts_exchange *e, const uint8_t *buf, uint64_t
         while (ll_seqring_push(feed, &f, sizeof f) != 1) { /* the engine is behind: wait, never drop */
             e->st.full_waits++;
             if (!serve(e))
-                sched_yield();
+                x_wait(e, 0);
             if (x_interrupted(e)) {
                 stopped = 1;
                 break;
@@ -1038,6 +1050,10 @@ LL_EXPORT int ll_ts_exchange_run(ll_ts_exchange *e, const uint8_t *buf, uint64_t
         if (stopped)
             break;
         e->st.published++;
+        if (e->cfg.gap_every && seq % e->cfg.gap_every == 0) {
+            seq++; /* the fault: a sequence number that never goes out (a lost packet, to the engine) */
+            e->st.gaps_made++;
+        }
         queue_replies(e, ll_exch_on_feed(e->x, msg, n, e->out, e->out_cap));
         serve(e);
         off += 2 + n;
@@ -1069,7 +1085,7 @@ LL_EXPORT int ll_ts_exchange_run(ll_ts_exchange *e, const uint8_t *buf, uint64_t
             }
         }
         if (!busy)
-            sched_yield();
+            x_wait(e, 0);
     }
     while (fifo_len(&e->q_replies) > 0 && serve(e)) /* the last replies, while the engine takes them */
         ;

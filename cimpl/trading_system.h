@@ -64,6 +64,7 @@ typedef struct ll_ts_engine_stats {
     uint64_t intents, signals, bad_intents, orders, cancels, rejects, fills, illegal, reply_errors;
     uint64_t kills, strategy_lost, lost_by_death, strategy_back, exchange_lost, backlog_full, left_open;
     uint64_t cancel_races; /* a cancel refused because the order had just filled: the race, counted */
+    uint64_t resumed;      /* heartbeat halts lifted when a new strategy spoke */
 } ll_ts_engine_stats;
 
 typedef struct ll_ts_engine ll_ts_engine;
@@ -84,8 +85,13 @@ void ll_ts_engine_get_stats(const ll_ts_engine *e, ll_ts_engine_stats *out);
 int64_t ll_ts_engine_samples(const ll_ts_engine *e, int which, int64_t *out, uint64_t max);
 
 /* ------------------------------------------------------------ the exchange process */
+enum { LL_TS_XWAIT_SLEEP = 0, LL_TS_XWAIT_YIELD = 1, LL_TS_XWAIT_SPIN = 2 };
+
 typedef struct ll_ts_exchange_cfg {
     double rate;             /* feed messages per second; 0: as fast as the feed ring takes them */
+    uint32_t wait;           /* between send times: LL_TS_XWAIT_SLEEP (the doorbell; the core goes to whoever
+                              * shares it), _YIELD (poll, sched_yield), _SPIN (poll only: the core is ours) */
+    uint32_t gap_every;      /* a fault: skip one sequence number every gap_every messages (0: never) */
     uint64_t end_timeout_ns; /* after the feed: the longest wait for the engine to finish its session */
     uint32_t max_samples;
     uint32_t backlog;        /* replies that may wait for the replies ring (a power of two) */
@@ -98,7 +104,7 @@ enum {
 };
 
 typedef struct ll_ts_exchange_stats {
-    uint64_t published, full_waits, orders, replies, errors, backlog_full, engine_lost, timed_out;
+    uint64_t published, full_waits, orders, replies, errors, backlog_full, engine_lost, timed_out, gaps_made;
 } ll_ts_exchange_stats;
 
 typedef struct ll_ts_exchange ll_ts_exchange;

@@ -57,7 +57,7 @@ class EngineCfg(Structure):
 ENGINE_STATS = ("feed", "snaps", "dropped", "gaps", "gap_messages", "feed_errors", "intents", "signals",
                 "bad_intents", "orders", "cancels", "rejects", "fills", "illegal", "reply_errors", "kills",
                 "strategy_lost", "lost_by_death", "strategy_back", "exchange_lost", "backlog_full", "left_open",
-                "cancel_races")
+                "cancel_races", "resumed")
 
 
 class EngineStats(Structure):
@@ -65,10 +65,13 @@ class EngineStats(Structure):
 
 
 class ExchangeCfg(Structure):
-    _fields_ = [("rate", c_double), ("end_timeout_ns", c_uint64), ("max_samples", c_uint32), ("backlog", c_uint32)]
+    _fields_ = [("rate", c_double), ("wait", c_uint32), ("gap_every", c_uint32), ("end_timeout_ns", c_uint64),
+                ("max_samples", c_uint32), ("backlog", c_uint32)]
 
 
-EXCHANGE_STATS = ("published", "full_waits", "orders", "replies", "errors", "backlog_full", "engine_lost", "timed_out")
+EXCHANGE_STATS = ("published", "full_waits", "orders", "replies", "errors", "backlog_full", "engine_lost", "timed_out",
+                  "gaps_made")
+EXCHANGE_WAITS = ("sleep", "yield", "spin")  # LL_TS_XWAIT_*
 
 
 class ExchangeStats(Structure):
@@ -79,7 +82,7 @@ ENGINE_SAMPLES = ("tick_to_signal", "hop_feed", "engine", "hop_intent", "strateg
 EXCHANGE_SAMPLES = ("tick_to_order", "hop_order")
 # ll_ts_proc.counters[i] (ts_layout.h's LL_CNT_*)
 COUNTERS = ("feed", "snaps", "dropped", "intents", "orders", "fills", "rejects", "gaps", "full_waits", "backlog",
-            "halted", "last_seq")
+            "halted", "last_seq", "exchange_lost")
 N_COUNTERS = 14
 
 _layout_info = _sig("ll_ts_layout_info", c_int64, ctypes.c_char_p)
@@ -462,6 +465,8 @@ class ExchangeProcess:
             c = ExchangeCfg()
             _x_cfg_default(ctypes.byref(c))
             c.rate = float(self.cfg.rate)
+            c.wait = EXCHANGE_WAITS.index(self.cfg.exchange_wait_for())
+            c.gap_every = self.cfg.gap_every
             c.max_samples = self.cfg.samples
             err = c_int(0)
             self._h = _x_create(self.exchange._h, ctypes.byref(c), ctypes.byref(err))

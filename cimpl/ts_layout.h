@@ -163,6 +163,7 @@ enum {
     LL_CNT_BACKLOG = 9,    /* engine: messages waiting in its backlogs (orders + reports), now */
     LL_CNT_HALTED = 10,    /* engine: the kill switch's reason (0: trading) */
     LL_CNT_LAST_SEQ = 11,  /* engine: the last feed seq read */
+    LL_CNT_EXCHANGE_LOST = 12, /* engine: 1 once the exchange is gone (trading halted for that) */
     LL_CNT_N = 14,
 };
 

@@ -233,7 +233,7 @@ def cmd_system(args: argparse.Namespace, console: Console) -> int:
     try:
         cfg = system.Config(strategy=args.strategy, model=args.model, transport=args.transport, messages=messages,
                             rate=args.rate or 0.0, itch=args.itch, risk=args.risk, wait=args.wait, seed=args.seed,
-                            kill_strategy_at=args.kill_strategy_at)
+                            kill_at=args.kill_strategy_at)
         system.check_config(cfg)
     except (ValueError, RuntimeError) as e:
         console.print(f"[red]{e}[/]")

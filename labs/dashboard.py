@@ -52,8 +52,8 @@ class Dashboard:
                      + (f" (model {self.cfg.model})" if self.cfg.strategy == "python" else "")
                      + f"  transport {self.cfg.transport}  wait {self.cfg.wait}",
                      f"{self.elapsed:5.1f} s", f"feed {self.rate / 1e3:8.1f} k msg/s",
-                     HALT_REASONS.get(en.get("halted", 0), f"HALTED ({en.get('halted')})")
-                     if en else "starting")
+                     ("HALTED: the exchange is gone" if en.get("exchange_lost") else
+                      HALT_REASONS.get(en.get("halted", 0), f"HALTED ({en.get('halted')})")) if en else "starting")
         t = Table(title="processes", expand=False)
         for col in ("", "pid", "state", "beat age", "feed", "snapshots", "dropped", "intents", "orders",
                     "fills", "rejects", "gaps"):

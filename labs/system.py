@@ -66,10 +66,21 @@ class Config:
     wait: str = "adaptive"
     heartbeat_ms: float = 50.0  # the strategy's heartbeat period when idle; the engine's lapse limit is 4x
     timeout: float = 120.0  # the whole run, start to reconciliation
-    kill_strategy_at: int = 0  # a fault: SIGKILL the strategy after this many feed messages (0: never)
-    restart_strategy: bool = True  # ... and start a new one once the engine has noticed
+    # faults, injected by the supervisor once the engine has read `*_at` feed messages (0: never)
+    kill_process: str = "strategy"  # which process kill_at SIGKILLs: "strategy", "engine" or "exchange"
+    kill_at: int = 0
+    restart_strategy: bool = True  # a killed strategy is restarted once the engine has noticed
+    kill_switch_at: int = 0  # the operator's kill switch (what `latencylab system kill` does)
     samples: int = 1 << 20  # latency samples kept per figure
+    exchange_wait: str = "auto"  # "sleep" / "yield" / "spin"; auto: spin when its core is its own (C strategy), else sleep
+    gap_every: int = 0  # a fault: the exchange skips a feed sequence number every this many messages
     cpus: tuple[int, int] | None = None  # (shared by exchange and strategy, the engine's); default machine.cpu_pair()
+
+
+    def exchange_wait_for(self) -> str:
+        if self.exchange_wait != "auto":
+            return self.exchange_wait
+        return "spin" if self.strategy == "c" else "sleep"
 
 
 @dataclass
@@ -111,8 +122,12 @@ def check_config(cfg: Config) -> None:
         if not Path(cfg.risk).is_file():
             raise ValueError(f"risk file {cfg.risk} not found")
         RiskLimits.from_toml(cfg.risk)  # a bad limit is refused here, not in the engine's process
-    if cfg.kill_strategy_at and cfg.strategy != "python":
-        raise ValueError("kill_strategy_at kills the Python strategy's process: use strategy 'python'")
+    if cfg.exchange_wait not in ("auto", "sleep", "yield", "spin"):
+        raise ValueError(f"exchange_wait must be auto, sleep, yield or spin, got {cfg.exchange_wait!r}")
+    if cfg.kill_process not in ("strategy", "engine", "exchange"):
+        raise ValueError(f"kill_process must be strategy, engine or exchange, got {cfg.kill_process!r}")
+    if cfg.kill_at and cfg.kill_process == "strategy" and cfg.strategy != "python":
+        raise ValueError("the C strategy runs inside the engine: kill the strategy's process with strategy 'python'")
 
 
 def config_dict(cfg: Config) -> dict:
@@ -192,11 +207,11 @@ def engine_main(cfg: Config, names: dict, cpu: int, ready, results) -> None:
     _run_child("engine", body, results)
 
 
-def strategy_main(cfg: Config, names: dict, cpu: int, ready, results) -> None:
+def strategy_main(cfg: Config, names: dict, cpu: int, ready, results, incarnation: int = 0) -> None:
     _child_setup(cpu)
 
     def body():
-        with StrategyProcess(names, cfg) as sp:
+        with StrategyProcess(names, cfg, incarnation) as sp:
             ready.set()
             return sp.run()
 
@@ -215,10 +230,14 @@ class StrategyProcess:
     # the adaptive wait, in ns of idleness: poll, then poll and sched_yield, then sleep on the futex.  Short on
     # purpose: the strategy shares its core with the exchange, which a spinning strategy keeps off it until
     # the scheduler preempts (milliseconds), so every order and every feed message would wait that long
-    SPIN_NS, YIELD_NS = 20_000, 200_000
+    SPIN_NS, YIELD_NS = 2_000, 2_000_000
 
-    def __init__(self, names: dict, cfg: Config) -> None:
-        self.names, self.cfg = names, cfg
+    # cl_ord_ids of incarnation k (0: the first strategy, 1: its replacement...) start at k x ID_BLOCK + 1:
+    # the engine refuses an id used before in the session, and a new process knows nothing of the old one's
+    ID_BLOCK = 1 << 24
+
+    def __init__(self, names: dict, cfg: Config, incarnation: int = 0) -> None:
+        self.names, self.cfg, self.incarnation = names, cfg, incarnation
         self.rings: dict = {}
 
     def __enter__(self) -> StrategyProcess:
@@ -232,7 +251,7 @@ class StrategyProcess:
             for ring, role in {"snap": "consumer", "report": "consumer", "intent": "producer"}.items():
                 self.rings[ring] = spsc_ring.Ring.attach(self.names[ring], role)
             model = _strategy_model(self.cfg)
-            self.strategy = ts.SignalStrategy(model)
+            self.strategy = ts.SignalStrategy(model, first_id=self.incarnation * self.ID_BLOCK + 1)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -397,12 +416,12 @@ class System:
                 pass
             seg.close()
 
-    def spawn(self, which: str) -> mp.Process:
+    def spawn(self, which: str, *extra) -> mp.Process:
         a, b = self.cfg.cpus
         target, cpu = {"exchange": (exchange_main, a), "engine": (engine_main, b), "strategy": (strategy_main, a)}[which]
         ready = self.ctx.Event()
-        p = self.ctx.Process(target=target, args=(self.cfg, self.names, cpu, ready, self.results), daemon=True,
-                             name=f"latencylab-{which}")
+        p = self.ctx.Process(target=target, args=(self.cfg, self.names, cpu, ready, self.results, *extra),
+                             daemon=True, name=f"latencylab-{which}")
         p.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not ready.wait(0.05):
@@ -432,6 +451,9 @@ def run(cfg: Config, on_tick=None) -> Result:
     with System(cfg) as sysm:
         res.config = cfg = sysm.cfg
         control = sysm.control
+        # the supervisor (and the dashboard it draws) keeps off the engine's core: that one is the engine's alone
+        old_affinity = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cfg.cpus[0]})
         sysm.spawn("engine")
         want = {"engine", "exchange"}
         if cfg.strategy == "python":
@@ -439,7 +461,7 @@ def run(cfg: Config, on_tick=None) -> Result:
             want.add("strategy")
         sysm.spawn("exchange")
         got: dict[str, dict] = {}
-        killed_pid = restarted = 0
+        killed_pid = restarted = switched = 0
         deadline = t0 + cfg.timeout
         while want - got.keys():
             try:
@@ -456,24 +478,34 @@ def run(cfg: Config, on_tick=None) -> Result:
             now = time.monotonic()
             if on_tick is not None:
                 on_tick(control, now - t0)
-            # the fault, if asked for: the strategy SIGKILLed in the middle of the session
-            if cfg.kill_strategy_at and not killed_pid and control.proc(1)["feed"] >= cfg.kill_strategy_at:
-                victim = sysm.procs["strategy"]
+            # the faults, if asked for, in the middle of the session
+            fed = control.proc(1)["feed"]
+            if cfg.kill_at and not killed_pid and fed >= cfg.kill_at:
+                victim = sysm.procs[cfg.kill_process]
                 killed_pid = victim.pid
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.join(5)
-                res.faults.append(f"strategy (pid {killed_pid}) SIGKILLed after {control.proc(1)['feed']} feed "
-                                  "messages")
-                if not cfg.restart_strategy:
+                res.faults.append(f"{cfg.kill_process} (pid {killed_pid}) SIGKILLed after {fed} feed messages")
+                if cfg.kill_process != "strategy":
+                    want.discard(cfg.kill_process)  # its records died with it: the run cannot reconcile
+                    res.errors.append(f"{cfg.kill_process} killed: its records are gone, nothing to reconcile with")
+                elif not cfg.restart_strategy:
                     want.discard("strategy")
-            if killed_pid and cfg.restart_strategy and not restarted and control.proc(1)["halted"]:
+            if (killed_pid and cfg.kill_process == "strategy" and cfg.restart_strategy and not restarted
+                    and control.proc(1)["halted"]):
                 res.faults.append(f"the engine noticed: trading halted (reason {control.proc(1)['halted']}), "
                                   "open orders canceled; a new strategy starts")
-                sysm.spawn("strategy")
+                sysm.spawn("strategy", 1)  # incarnation 1: its ids start above the first one's
                 restarted = 1
+            if cfg.kill_switch_at and not switched and fed >= cfg.kill_switch_at:
+                control.kill()
+                switched = 1
+                res.faults.append(f"kill switch tripped by the operator after {fed} feed messages")
             for which in list(want - got.keys()):  # a process that died without a word
                 p = sysm.procs.get(which)
                 if p is not None and not p.is_alive() and p.pid != killed_pid:
+                    if p.exitcode == 3 and which == "strategy":
+                        pass  # EngineDied: it said so on its way out (below, from its result)
                     time.sleep(0.2)  # its last result may still be in the pipe
                     try:
                         w, pid, status, value = sysm.results.get_nowait()
@@ -496,6 +528,7 @@ def run(cfg: Config, on_tick=None) -> Result:
                     break
         for p in sysm.procs.values():
             p.join(10)
+        os.sched_setaffinity(0, old_affinity)
     res.wall_s = time.monotonic() - t0
     eng, exch, strat = got.get("engine", {}), got.get("exchange", {}), got.get("strategy", {})
     res.counts = {"engine": eng.get("stats", {}), "exchange": exch.get("stats", {}),

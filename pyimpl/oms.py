@@ -456,6 +456,16 @@ class Oms:
         self._kill(reason, now_ns)
         return self.drain()
 
+    def resume(self) -> bool:
+        """Lift a HEARTBEAT halt once its actions are all taken (a new strategy
+        took over): True if trading again.  Other halts stay (a loss limit or an
+        operator's kill is lifted by a person, not by the strategy returning)."""
+        if self._halted != Risk.HEARTBEAT or self.pending() > 0:
+            return False
+        self._halted = 0
+        self._c["resumes"] += 1
+        return True
+
     @property
     def halted(self) -> int:
         """0 while trading, else the kill reason."""
@@ -915,4 +925,4 @@ class OmsFull(ValueError):
 
 _COUNTERS = ("intents", "sent", "rejected", "cancel_intents", "cancels_sent", "cancel_rejected", "accepted",
              "executions", "canceled", "exch_rejected", "cancel_refused", "fills_unrecorded", "illegal", "quotes",
-             "kills")
+             "kills", "resumes")

@@ -187,10 +187,10 @@ class SignalStrategy:
     NumPy: `--model numpy`; `cimpl.ml_inference`, C through ctypes:
     `--model c`): anything with `columns` and `predict_one`."""
 
-    def __init__(self, model, params: SignalParams = SignalParams()) -> None:
+    def __init__(self, model, params: SignalParams = SignalParams(), first_id: int = 1) -> None:
         self.model, self.params = model, params
         self._cols = list(model.columns)
-        self._next_id = 1
+        self._next_id = first_id  # a restarted strategy starts above its predecessor's ids (ClOrdIDs are per session)
         self.open: dict[int, _Open] = {}  # locate -> its open order
         self.position: dict[int, int] = {}  # locate -> signed shares, from the engine's reports
         self.cooldown: dict[int, int] = {}  # locate -> snapshots to wait after a rejection

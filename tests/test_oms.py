@@ -592,6 +592,31 @@ def test_kill_heartbeat(om):
     assert reason(new(o, B, 2)) == Risk.HEARTBEAT
 
 
+def test_resume_lifts_only_a_heartbeat_halt_and_only_once_its_cancels_are_out(om):
+    o = make(om)
+    live(o, B, 1)
+    assert not o.resume()  # not halted: nothing to lift
+    assert len(o.kill(Risk.HEARTBEAT, 9)) == 2 and o.pending() == 0  # the HALTED report and one cancel, taken
+    assert o.resume() and o.halted == 0 and o.counters()["resumes"] == 1
+    assert sent(new(o, B, 2))  # trading again
+    assert not o.resume()
+    for why in (Risk.KILL_MANUAL, Risk.LOSS):
+        p = make(om)
+        p.kill(why, 1)
+        assert not p.resume() and p.halted == why  # a person lifts those, not a returning strategy
+    q = make(om)
+    live(q, B, 1)
+    if om is pyoms:
+        q._kill(Risk.HEARTBEAT, 5)  # halted, its actions not yet taken
+    else:
+        from cimpl import oms as coms
+
+        coms._kill(q._handle(), int(Risk.HEARTBEAT), 5)
+    assert q.pending() == 2 and not q.resume()  # the cancels must go out first
+    q.drain()
+    assert q.resume()
+
+
 def test_loss_limit_and_the_race(om):
     o = make(om, max_loss=500_000)  # $50
     r1 = live(o, B, 1, qty=100)
