@@ -806,8 +806,12 @@ LL_EXPORT int ll_ts_engine_run(ll_ts_engine *e, ll_ring *feed, ll_ring *snap, ll
                 e->phase = PHASE_DONE;
             }
         }
-        if (idle)
-            ll_cpu_relax();
+        if (idle) {
+            if (e->cfg.yield_when_idle)
+                sched_yield(); /* a core shared with the exchange: let it run the moment it wakes */
+            else
+                ll_cpu_relax();
+        }
     }
     publish(e, ll_now_ns());
     atomic_store_explicit(&e->me->state, LL_PROC_DONE, memory_order_relaxed);

@@ -45,6 +45,9 @@ typedef struct ll_ts_engine_cfg {
     uint64_t end_timeout_ns;       /* at the end: the longest wait for the strategy's bye, then for the last replies */
     uint32_t max_samples;          /* latency samples kept per figure */
     uint32_t backlog;              /* orders and reports that may wait for their rings (a power of two) */
+    uint32_t yield_when_idle;      /* 1: sched_yield when there is nothing to do (a core shared with the
+                                    * exchange); 0: spin (a core of its own) */
+    uint32_t pad_;
 } ll_ts_engine_cfg;
 
 /* the figures the engine times (ns each) */

@@ -51,7 +51,7 @@ class SignalParams(Structure):
 
 class EngineCfg(Structure):
     _fields_ = [("heartbeat_timeout_ns", c_uint64), ("end_timeout_ns", c_uint64), ("max_samples", c_uint32),
-                ("backlog", c_uint32)]
+                ("backlog", c_uint32), ("yield_when_idle", c_uint32), ("pad_", c_uint32)]
 
 
 ENGINE_STATS = ("feed", "snaps", "dropped", "gaps", "gap_messages", "feed_errors", "intents", "signals",
@@ -401,6 +401,7 @@ class EngineProcess:
             _engine_cfg_default(ctypes.byref(c))
             c.heartbeat_timeout_ns = int(self.cfg.heartbeat_ms * 4 * 1e6)
             c.max_samples = self.cfg.samples
+            c.yield_when_idle = int(self.cfg.cpu_of("exchange") == self.cfg.cpu_of("engine"))
             self._h = _engine_create(self._fe, self.oms._h, self._strat, ctypes.byref(c), ctypes.byref(err))
             if not self._h:
                 _check_err(err, "engine")

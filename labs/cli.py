@@ -233,6 +233,7 @@ def cmd_system(args: argparse.Namespace, console: Console) -> int:
     try:
         cfg = system.Config(strategy=args.strategy, model=args.model, transport=args.transport, messages=messages,
                             rate=args.rate or 0.0, itch=args.itch, risk=args.risk, wait=args.wait, seed=args.seed,
+                            placement=args.placement,
                             kill_at=args.kill_strategy_at)
         system.check_config(cfg)
     except (ValueError, RuntimeError) as e:
@@ -329,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, help="feed messages per second (default: as fast as the engine takes them)")
     p.add_argument("--itch", metavar="FILE", help="a framed ITCH 5.0 file instead of the simulated feed")
     p.add_argument("--risk", metavar="FILE", help="risk limits (default: labs/07-trading-system/risk.toml)")
-    p.add_argument("--wait", choices=("adaptive", "spin", "yield", "futex"), default="adaptive",
-                   help="how the strategy waits for work (see the lab 7 guide)")
+    p.add_argument("--wait", choices=("auto", "adaptive", "spin", "yield", "futex"), default="auto",
+                   help="how the strategy waits for work (auto: spin on a core of its own; see the lab 7 guide)")
+    p.add_argument("--placement", choices=("auto", "strategy-alone", "engine-alone"), default="auto",
+                   help="who shares a core with whom (two CPUs, three processes; see the lab 7 guide)")
     p.add_argument("--seed", type=int, default=0, help="the simulated feed's seed")
     p.add_argument("--kill-strategy-at", type=int, default=0, metavar="N",
                    help="a fault: SIGKILL the strategy after N feed messages (the engine must survive it)")

@@ -50,7 +50,7 @@ class Dashboard:
         head = Table.grid(padding=(0, 2))
         head.add_row(f"[b]latencylab system[/]  strategy {self.cfg.strategy}"
                      + (f" (model {self.cfg.model})" if self.cfg.strategy == "python" else "")
-                     + f"  transport {self.cfg.transport}  wait {self.cfg.wait}",
+                     + f"  transport {self.cfg.transport}  wait {self.cfg.wait_for()}  {self.cfg.placement_for()}",
                      f"{self.elapsed:5.1f} s", f"feed {self.rate / 1e3:8.1f} k msg/s",
                      ("HALTED: the exchange is gone" if en.get("exchange_lost") else
                       HALT_REASONS.get(en.get("halted", 0), f"HALTED ({en.get('halted')})")) if en else "starting")

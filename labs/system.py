@@ -1,22 +1,26 @@
 """Lab 7: the trading system as three OS processes, started and supervised here.
 
-    exchange (C matcher, paced ITCH publisher)  ── pinned to cpu A
-    engine   (C: feed handler, book, features, order manager, risk)  ── pinned to cpu B
-    strategy (Python: lab 6's model; or the C strategy inside the engine)  ── cpu A
+    exchange  C: the matcher and a paced ITCH publisher (cimpl/exchange.c, trading_system.c)
+    engine    C: feed handler, lab 5's book, lab 6's features, the order manager and its risk checks
+    strategy  Python: lab 6's model (pyimpl.trading_system.SignalStrategy); or the C strategy, inside the engine
 
 `run(Config)` creates the run's segments (a control block and six lab-3
 rings, see cimpl/ts_layout.h), spawns the processes, watches them (the
-dashboard, or nothing), stops them, collects what each measured, reconciles
-the engine's records with the exchange's, and removes every segment, whatever
-happened.  `latencylab system` and lab 7's workloads both call it.
+dashboard, or nothing), injects the faults it is asked for, stops them,
+collects what each measured, reconciles the engine's records with the
+exchange's, and removes every segment, whatever happened.  `latencylab
+system` and lab 7's workloads both call it.
 
-Two CPUs, three processes: the engine busy-polls its core (it must never
-block on the feed); the exchange and the strategy share the other core.  The
-exchange waits for its next send time by polling its order ring and yielding;
-the strategy waits by `Config.wait`: "spin" (never yields: it fights the
-exchange for the core), "yield" (sched_yield between polls), "futex" (sleep
-on the doorbell at once) or "adaptive" (spin, then yield, then sleep: the
-Disruptor's phased back-off).  Lab 7's guide measures each.
+Two CPUs, three processes: one core has to be shared, and who shares it is
+`Config.placement`.  With the Python strategy the default gives the strategy
+a core of its own, where it spins ("strategy-alone"); the engine and the
+exchange share the other one, the exchange asleep on its doorbell between
+its send times and the engine yielding when idle, so the exchange runs the
+moment it wakes.  With the C strategy (inside the engine) the exchange takes
+the other core and spins.  The strategy's wait (`Config.wait`): "spin" (poll,
+never yield), "yield" (sched_yield between polls), "futex" (sleep on the
+doorbell at once), "adaptive" (a short spin, then yields, then the futex: the
+Disruptor's phased back-off).  Lab 7's guide measures each choice.
 
 Every child sets PR_SET_PDEATHSIG: if this process is killed, so are they,
 and `latencylab clean` finds their segments unheld.
@@ -25,6 +29,7 @@ and `latencylab clean` finds their segments unheld.
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing as mp
 import os
 import queue
@@ -47,7 +52,7 @@ RINGS = {  # name -> (slot size, capacity): the wires of cimpl/ts_layout.h
     "orders": (ts.SLOTS["wire"], 1024),
     "replies": (ts.SLOTS["wire"], 1024),
 }
-STRATEGY_WAITS = ("spin", "yield", "futex", "adaptive")
+STRATEGY_WAITS = ("auto", "spin", "yield", "futex", "adaptive")
 START_TIMEOUT = 60.0  # a child's start: imports, the editable rebuild check, building the feed
 
 
@@ -63,7 +68,7 @@ class Config:
     rate: float = 0.0  # feed messages per second; 0: as fast as the engine takes them
     itch: str | None = None  # a framed ITCH file instead of the simulator
     risk: str | None = None  # a risk-limits TOML (default: labs/07-trading-system/risk.toml)
-    wait: str = "adaptive"
+    wait: str = "auto"  # the strategy's; auto: spin on a core of its own, adaptive on a shared one
     heartbeat_ms: float = 50.0  # the strategy's heartbeat period when idle; the engine's lapse limit is 4x
     timeout: float = 120.0  # the whole run, start to reconciliation
     # faults, injected by the supervisor once the engine has read `*_at` feed messages (0: never)
@@ -74,13 +79,40 @@ class Config:
     samples: int = 1 << 20  # latency samples kept per figure
     exchange_wait: str = "auto"  # "sleep" / "yield" / "spin"; auto: spin when its core is its own (C strategy), else sleep
     gap_every: int = 0  # a fault: the exchange skips a feed sequence number every this many messages
-    cpus: tuple[int, int] | None = None  # (shared by exchange and strategy, the engine's); default machine.cpu_pair()
+    cpus: tuple[int, int] | None = None  # the two CPUs (a, b); default machine.cpu_pair()
+    # who shares a core with whom (two CPUs, three processes):
+    #   "strategy-alone"  a: the Python strategy; b: the engine and the exchange (which sleeps between sends)
+    #   "engine-alone"    a: the exchange and the strategy; b: the engine
+    #   "auto"            strategy-alone with the Python strategy; engine-alone with the C one (a: the exchange)
+    placement: str = "auto"
 
 
     def exchange_wait_for(self) -> str:
+        """The exchange spins only on a core of its own (the C strategy's runs); else it sleeps on its doorbell."""
         if self.exchange_wait != "auto":
             return self.exchange_wait
         return "spin" if self.strategy == "c" else "sleep"
+
+    def wait_for(self) -> str:
+        if self.wait != "auto":
+            return self.wait
+        return "spin" if self.placement_for() == "strategy-alone" else "adaptive"
+
+    def placement_for(self) -> str:
+        if self.placement != "auto":
+            return self.placement
+        return "strategy-alone" if self.strategy == "python" else "engine-alone"
+
+    def cpu_of(self, which: str) -> int:
+        a, b = self.cpus
+        if which == "engine":
+            return b
+        if which == "strategy":
+            return a
+        if which == "exchange":
+            return b if self.placement_for() == "strategy-alone" else a
+        # the supervisor (and its dashboard): with the engine and the exchange if the strategy has a core alone
+        return b if self.placement_for() == "strategy-alone" else a
 
 
 @dataclass
@@ -122,6 +154,10 @@ def check_config(cfg: Config) -> None:
         if not Path(cfg.risk).is_file():
             raise ValueError(f"risk file {cfg.risk} not found")
         RiskLimits.from_toml(cfg.risk)  # a bad limit is refused here, not in the engine's process
+    if cfg.placement not in ("auto", "strategy-alone", "engine-alone"):
+        raise ValueError(f"placement must be auto, strategy-alone or engine-alone, got {cfg.placement!r}")
+    if cfg.placement == "strategy-alone" and cfg.strategy == "c":
+        raise ValueError("placement strategy-alone needs the Python strategy (the C one runs inside the engine)")
     if cfg.exchange_wait not in ("auto", "sleep", "yield", "spin"):
         raise ValueError(f"exchange_wait must be auto, sleep, yield or spin, got {cfg.exchange_wait!r}")
     if cfg.kill_process not in ("strategy", "engine", "exchange"):
@@ -278,15 +314,30 @@ class StrategyProcess:
         snap_ring, report_ring = self.rings["snap"], self.rings["report"]
         pop_snap, pop_report = snap_ring.pop, report_ring.pop
         strategy, now = self.strategy, time.monotonic_ns
-        wait, spin_ns, yield_ns = self.cfg.wait, self.SPIN_NS, self.YIELD_NS
+        wait, spin_ns, yield_ns = self.cfg.wait_for(), self.SPIN_NS, self.YIELD_NS
         hb_ns = int(self.cfg.heartbeat_ms * 1e6)
         hop_a = np.empty(self.cfg.samples, dtype=np.int64)
-        n_hop, snaps, reports, dropped, sleeps = 0, 0, 0, 0, 0
         self.sent = 0
         handlers = {ts.REPORT_EXECUTED: strategy.on_execution, ts.REPORT_REJECTED: strategy.on_reject,
                     ts.REPORT_CANCELED: strategy.on_cancel, ts.REPORT_ACCEPTED: strategy.on_accept,
                     ts.REPORT_HALTED: strategy.on_reject}
         self.control.set_proc(2, state="running")
+        # No cyclic garbage collection on the hot path: a gen-2 pass over the model and NumPy's objects takes
+        # milliseconds, and it lands on whichever snapshot is being handled.  What is set up so far is frozen
+        # (never scanned again); the loop's own garbage is freed by reference counting as it goes.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        try:
+            return self._loop(now, snap_ring, report_ring, pop_snap, pop_report, strategy, wait, spin_ns, yield_ns,
+                              hb_ns, hop_a, handlers)
+        finally:
+            gc.enable()
+            gc.unfreeze()
+
+    def _loop(self, now, snap_ring, report_ring, pop_snap, pop_report, strategy, wait, spin_ns, yield_ns, hb_ns,
+              hop_a, handlers) -> dict:
+        n_hop, snaps, reports, dropped, sleeps = 0, 0, 0, 0, 0
         self._send(ts.Intent(ts.INTENT_HEARTBEAT, sent_ns=now()))  # hello: the engine starts watching us
         last_sent = idle_since = next_check = now()
         idle = 0
@@ -417,8 +468,8 @@ class System:
             seg.close()
 
     def spawn(self, which: str, *extra) -> mp.Process:
-        a, b = self.cfg.cpus
-        target, cpu = {"exchange": (exchange_main, a), "engine": (engine_main, b), "strategy": (strategy_main, a)}[which]
+        target = {"exchange": exchange_main, "engine": engine_main, "strategy": strategy_main}[which]
+        cpu = self.cfg.cpu_of(which)
         ready = self.ctx.Event()
         p = self.ctx.Process(target=target, args=(self.cfg, self.names, cpu, ready, self.results, *extra),
                              daemon=True, name=f"latencylab-{which}")
@@ -451,9 +502,9 @@ def run(cfg: Config, on_tick=None) -> Result:
     with System(cfg) as sysm:
         res.config = cfg = sysm.cfg
         control = sysm.control
-        # the supervisor (and the dashboard it draws) keeps off the engine's core: that one is the engine's alone
+        # the supervisor (and the dashboard it draws) keeps off the core of whoever has one alone
         old_affinity = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {cfg.cpus[0]})
+        os.sched_setaffinity(0, {cfg.cpu_of("supervisor")})
         sysm.spawn("engine")
         want = {"engine", "exchange"}
         if cfg.strategy == "python":
