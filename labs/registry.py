@@ -21,7 +21,7 @@ def _load(module: str) -> Lab:
 
 
 def all_labs() -> list[Lab]:
-    """The six labs in course order (lab modules are imported here, lazily)."""
+    """The labs in course order (lab modules are imported here, lazily)."""
     return [
         _load("shm_basics"),
         _load("false_sharing"),
@@ -29,6 +29,7 @@ def all_labs() -> list[Lab]:
         _load("memory_ordering"),
         _load("order_book"),
         _load("ml_inference"),
+        _load("trading_system"),
     ]
 
 

@@ -493,6 +493,18 @@ class System:
             return None
 
 
+def _pin_process(cpus: set[int]) -> set[int]:
+    """Every thread of this process onto `cpus`; the calling thread's old set.
+    (sched_setaffinity(0, ...) moves only the calling thread on Linux.)"""
+    old = os.sched_getaffinity(0)
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:  # a thread that just ended
+            pass
+    return old
+
+
 def run(cfg: Config, on_tick=None) -> Result:
     """One whole run: start, supervise, stop, collect, reconcile.  on_tick(control,
     elapsed_s) is called ~20 times a second while it runs (the dashboard).
@@ -502,9 +514,9 @@ def run(cfg: Config, on_tick=None) -> Result:
     with System(cfg) as sysm:
         res.config = cfg = sysm.cfg
         control = sysm.control
-        # the supervisor (and the dashboard it draws) keeps off the core of whoever has one alone
-        old_affinity = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {cfg.cpu_of("supervisor")})
+        # the supervisor (and the dashboard it draws) keeps off the core of whoever has one alone: every
+        # thread of this process (rich's refresh thread too), not only this one
+        old_affinity = _pin_process({cfg.cpu_of("supervisor")})
         sysm.spawn("engine")
         want = {"engine", "exchange"}
         if cfg.strategy == "python":
@@ -579,7 +591,7 @@ def run(cfg: Config, on_tick=None) -> Result:
                     break
         for p in sysm.procs.values():
             p.join(10)
-        os.sched_setaffinity(0, old_affinity)
+        _pin_process(old_affinity)
     res.wall_s = time.monotonic() - t0
     eng, exch, strat = got.get("engine", {}), got.get("exchange", {}), got.get("strategy", {})
     res.counts = {"engine": eng.get("stats", {}), "exchange": exch.get("stats", {}),
