@@ -1041,6 +1041,16 @@ LL_EXPORT int ll_ts_exchange_run(ll_ts_exchange *e, const uint8_t *buf, uint64_t
         memset(f.msg, 0, sizeof f.msg);
         memcpy(f.msg, msg, n);
         f.send_ns = ll_now_ns();
+        if (period > 0) {
+            uint64_t late = f.send_ns > target ? f.send_ns - target : 0;
+            sample(&e->s[LL_TS_X_LATE], (int64_t)late);
+            /* Late (the core was busy): the schedule moves on from now instead of
+             * sending the overdue messages back to back.  A catch-up burst is an
+             * artefact of the simulator's scheduling, not of the market, and its
+             * queueing would land in every latency behind it. */
+            if (late > LL_TS_X_LATE_REBASE_NS)
+                t0 += late;
+        }
         while (ll_seqring_push(feed, &f, sizeof f) != 1) { /* the engine is behind: wait, never drop */
             e->st.full_waits++;
             if (!serve(e))

@@ -103,8 +103,11 @@ typedef struct ll_ts_exchange_cfg {
 enum {
     LL_TS_X_TICK_TO_ORDER = 0, /* the tick's send stamp -> its Enter Order popped at the exchange */
     LL_TS_X_HOP_ORDER = 1,     /* engine push -> exchange pop (the orders ring) */
-    LL_TS_X_N_SAMPLES = 2,
+    LL_TS_X_LATE = 2,          /* a paced message's send time - its scheduled time */
+    LL_TS_X_N_SAMPLES = 3,
 };
+/* later than this behind its schedule, the exchange moves its schedule on (no catch-up burst) */
+#define LL_TS_X_LATE_REBASE_NS 20000u
 
 typedef struct ll_ts_exchange_stats {
     uint64_t published, full_waits, orders, replies, errors, backlog_full, engine_lost, timed_out, gaps_made;

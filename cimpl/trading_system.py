@@ -79,7 +79,7 @@ class ExchangeStats(Structure):
 
 
 ENGINE_SAMPLES = ("tick_to_signal", "hop_feed", "engine", "hop_intent", "strategy", "risk", "hop_reply")
-EXCHANGE_SAMPLES = ("tick_to_order", "hop_order")
+EXCHANGE_SAMPLES = ("tick_to_order", "hop_order", "exchange_late")
 # ll_ts_proc.counters[i] (ts_layout.h's LL_CNT_*)
 COUNTERS = ("feed", "snaps", "dropped", "intents", "orders", "fills", "rejects", "gaps", "full_waits", "backlog",
             "halted", "last_seq", "exchange_lost")
