@@ -94,9 +94,10 @@ class Config:
         return "spin" if self.strategy == "c" else "sleep"
 
     def wait_for(self) -> str:
+        """auto: spin on a core of its own; adaptive on a shared one (a bridge shares the strategy's)."""
         if self.wait != "auto":
             return self.wait
-        return "spin" if self.placement_for() == "strategy-alone" else "adaptive"
+        return "spin" if self.placement_for() == "strategy-alone" and self.transport == "ring" else "adaptive"
 
     def placement_for(self) -> str:
         if self.placement != "auto":
@@ -107,7 +108,7 @@ class Config:
         a, b = self.cpus
         if which == "engine":
             return b
-        if which == "strategy":
+        if which in ("strategy", "bridge"):  # a peer transport's bridge shares the strategy's core
             return a
         if which == "exchange":
             return b if self.placement_for() == "strategy-alone" else a
@@ -140,8 +141,13 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"model_kind must be 'logistic' or 'mlp', got {cfg.model_kind!r}")
     if cfg.wait not in STRATEGY_WAITS:
         raise ValueError(f"wait must be one of {', '.join(STRATEGY_WAITS)}, got {cfg.wait!r}")
-    if cfg.transport != "ring":
-        raise ValueError(f"transport {cfg.transport!r}: the whole system runs over lab 3's rings only, so far")
+    from . import transports
+
+    if cfg.transport not in transports.KINDS:
+        raise ValueError(f"transport must be one of {', '.join(transports.KINDS)}, got {cfg.transport!r}")
+    if cfg.transport != "ring" and cfg.strategy != "python":
+        raise ValueError("a peer transport carries the Python strategy's traffic: use strategy 'python'")
+    transports.check_available(cfg.transport)  # Skip, with the reason, where its package is not installed
     if not isinstance(cfg.messages, int) or not 0 < cfg.messages <= 100_000_000:
         raise ValueError(f"messages must be in 1..100,000,000, got {cfg.messages!r}")
     if not cfg.rate >= 0:
@@ -259,13 +265,14 @@ class EngineDied(RuntimeError):
 
 
 class StrategyProcess:
-    """The Python strategy's process: lab 3's pure-Python ring ends (A and C
-    in, B out), the strategy class of pyimpl.trading_system, the wait policy.
-    Only the doorbell's sleep is C (cimpl.trading_system.Bell)."""
+    """The Python strategy's process: its transport's ends (labs/transports.py:
+    lab 3's pure-Python rings A and C in and B out, or a peer behind the
+    bridge), the strategy class of pyimpl.trading_system, the wait policy.
+    On the rings only the doorbell's sleep is C (cimpl.trading_system.Bell)."""
 
-    # the adaptive wait, in ns of idleness: poll, then poll and sched_yield, then sleep on the futex.  Short on
-    # purpose: the strategy shares its core with the exchange, which a spinning strategy keeps off it until
-    # the scheduler preempts (milliseconds), so every order and every feed message would wait that long
+    # the adaptive wait, in ns of idleness: poll, then poll and sched_yield, then sleep (the doorbell, or the
+    # peer's own wait).  The spin is short on purpose: on a shared core a spinning strategy keeps the process
+    # it shares with off it until the scheduler preempts (milliseconds)
     SPIN_NS, YIELD_NS = 2_000, 2_000_000
 
     # cl_ord_ids of incarnation k (0: the first strategy, 1: its replacement...) start at k x ID_BLOCK + 1:
@@ -274,18 +281,17 @@ class StrategyProcess:
 
     def __init__(self, names: dict, cfg: Config, incarnation: int = 0) -> None:
         self.names, self.cfg, self.incarnation = names, cfg, incarnation
-        self.rings: dict = {}
+        self.tr = None
 
     def __enter__(self) -> StrategyProcess:
         from cimpl import trading_system as cts
-        from pyimpl import spsc_ring
+
+        from . import transports
 
         try:
             self.control = cts.Control.attach(self.names["control"])
             self.control.set_proc(2, pid=os.getpid(), state="starting")
-            self.bell = cts.Bell(self.control)
-            for ring, role in {"snap": "consumer", "report": "consumer", "intent": "producer"}.items():
-                self.rings[ring] = spsc_ring.Ring.attach(self.names[ring], role)
+            self.tr = transports.open_strategy_side(self.cfg.transport, self.names, self.cfg, control=self.control)
             model = _strategy_model(self.cfg)
             self.strategy = ts.SignalStrategy(model, first_id=self.incarnation * self.ID_BLOCK + 1)
         except BaseException:
@@ -294,25 +300,25 @@ class StrategyProcess:
         return self
 
     def __exit__(self, *exc) -> None:
-        for r in self.rings.values():
+        if self.tr is not None:
             try:
-                r.close()
+                self.tr.close()
             except Exception:
                 pass
-        self.rings = {}
+            self.tr = None
         if getattr(self, "control", None) is not None:
             self.control.close()
 
     def _send(self, intent: ts.Intent) -> None:
         try:
-            self.rings["intent"].push_wait(ts.pack_intent(intent), timeout=5.0)  # never lost: wait for room
-        except Exception as e:  # PeerDiedError, TimeoutError
+            self._send_bytes(ts.pack_intent(intent))  # never lost: the transport waits for room
+        except Exception as e:  # TransportError: the other side is gone, or took nothing for seconds
             raise EngineDied(f"engine died: cannot send an intent ({e})") from None
         self.sent += 1
 
     def run(self) -> dict:
-        snap_ring, report_ring = self.rings["snap"], self.rings["report"]
-        pop_snap, pop_report = snap_ring.pop, report_ring.pop
+        tr = self.tr
+        self._send_bytes = tr.send_intent
         strategy, now = self.strategy, time.monotonic_ns
         wait, spin_ns, yield_ns = self.cfg.wait_for(), self.SPIN_NS, self.YIELD_NS
         hb_ns = int(self.cfg.heartbeat_ms * 1e6)
@@ -329,14 +335,13 @@ class StrategyProcess:
         gc.freeze()
         gc.disable()
         try:
-            return self._loop(now, snap_ring, report_ring, pop_snap, pop_report, strategy, wait, spin_ns, yield_ns,
-                              hb_ns, hop_a, handlers)
+            return self._loop(now, tr, strategy, wait, spin_ns, yield_ns, hb_ns, hop_a, handlers)
         finally:
             gc.enable()
             gc.unfreeze()
 
-    def _loop(self, now, snap_ring, report_ring, pop_snap, pop_report, strategy, wait, spin_ns, yield_ns, hb_ns,
-              hop_a, handlers) -> dict:
+    def _loop(self, now, tr, strategy, wait, spin_ns, yield_ns, hb_ns, hop_a, handlers) -> dict:
+        pop_snap, pop_report = tr.pop_snapshot, tr.pop_report
         n_hop, snaps, reports, dropped, sleeps = 0, 0, 0, 0, 0
         self._send(ts.Intent(ts.INTENT_HEARTBEAT, sent_ns=now()))  # hello: the engine starts watching us
         last_sent = idle_since = next_check = now()
@@ -375,24 +380,19 @@ class StrategyProcess:
                 self.control.set_proc(2, feed=snaps, intents=self.sent, dropped=dropped)
             if t >= next_check:  # every ms of idleness (a look at the ring's header: not on every poll)
                 next_check = t + 1_000_000
-                state = snap_ring._peer_state()
-                if state == "closed":  # the engine ended the session: drain the reports, say bye
+                if tr.session_over():  # the engine ended the session: say bye, drain the reports
                     break
-                if state == "dead":
-                    raise EngineDied("engine died: the snapshot ring's producer is gone")
+                if tr.peer_dead():  # (after session_over: a bridge that finished is not dead)
+                    raise EngineDied(f"engine died: the snapshot channel's producer is gone ({tr.kind})")
             waited = t - idle_since
             if wait == "spin" or (wait == "adaptive" and waited < spin_ns):
                 continue
             if wait == "yield" or (wait == "adaptive" and waited < yield_ns):
                 os.sched_yield()
                 continue
-            seq = self.bell.prepare()  # S1 (C: the fence Python does not have)
-            if len(snap_ring) or len(report_ring):  # S2: anything after all?
-                self.bell.cancel()
-                continue
-            self.bell.wait(seq, min(hb_ns, 10_000_000) / 1e9)  # S3; at most until the next heartbeat is due
+            tr.wait(min(hb_ns, 10_000_000) / 1e9)  # the doorbell, or the peer's own wait; at most 10 ms
             sleeps += 1
-            idle = 1  # still idle, but the sleep counts as a check of the rings: poll first again
+            idle = 1  # still idle, but the sleep counts as a check: poll first again
             if wait == "adaptive":
                 idle_since = now() - spin_ns  # woken: straight back to yielding if nothing came
         # the session is over: bye first (the engine then cancels what is open), then its last reports,
@@ -402,7 +402,7 @@ class StrategyProcess:
         while time.monotonic() < t_end:
             m = pop_report()
             if m is None:
-                if report_ring._peer_state() is not None:  # closed and drained, or the engine died
+                if tr.reports_over():  # closed and drained, or the other side died
                     break
                 time.sleep(0.0002)
                 continue
@@ -412,7 +412,7 @@ class StrategyProcess:
         self.control.set_proc(2, state="done", feed=snaps, intents=self.sent, dropped=dropped)
         return {"snapshots": snaps, "reports": reports, "intents": self.sent, "dropped_seen": dropped,
                 "signals": strategy.signals, "fills": strategy.fills, "rejects": strategy.rejects, "sleeps": sleeps,
-                "samples": {"hop_snap": hop_a[:n_hop].copy()}}
+                "transport": tr.kind, "samples": {"hop_snap": hop_a[:n_hop].copy()}}
 
 
 def _strategy_model(cfg: Config):
@@ -445,11 +445,17 @@ class System:
         from cimpl import trading_system as cts
         from pyimpl import spsc_ring
 
+        from . import transports
+
+        self.prepared = None
         try:
             self.control = cts.Control.create(self.names["control"])
             self.segments.append(self.control)
             for ring, (slot, cap) in RINGS.items():
                 self.segments.append(spsc_ring.create_segment(self.names[ring], cap, slot, "seq-slot"))
+            # a peer transport's own channels (the bridge's rings, queues, socket dir): before anything is spawned
+            self.prepared = transports.prepare(self.cfg.transport, self.names, self.ctx)
+            self.names = self.prepared.names
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -460,6 +466,9 @@ class System:
             if p.is_alive():
                 p.kill()
             p.join(5)
+        if getattr(self, "prepared", None) is not None:
+            self.prepared.close()  # also what a killed bridge or strategy left behind
+            self.prepared = None
         for seg in self.segments:
             try:
                 seg.unlink()
@@ -468,7 +477,10 @@ class System:
             seg.close()
 
     def spawn(self, which: str, *extra) -> mp.Process:
-        target = {"exchange": exchange_main, "engine": engine_main, "strategy": strategy_main}[which]
+        from . import transports
+
+        target = {"exchange": exchange_main, "engine": engine_main, "strategy": strategy_main,
+                  "bridge": transports.bridge_main}[which]
         cpu = self.cfg.cpu_of(which)
         ready = self.ctx.Event()
         p = self.ctx.Process(target=target, args=(self.cfg, self.names, cpu, ready, self.results, *extra),
@@ -519,6 +531,9 @@ def run(cfg: Config, on_tick=None) -> Result:
         old_affinity = _pin_process({cfg.cpu_of("supervisor")})
         sysm.spawn("engine")
         want = {"engine", "exchange"}
+        if cfg.transport != "ring":
+            sysm.spawn("bridge")  # before the strategy: the strategy's side opens what the bridge serves
+            want.add("bridge")
         if cfg.strategy == "python":
             sysm.spawn("strategy")
             want.add("strategy")
@@ -594,10 +609,13 @@ def run(cfg: Config, on_tick=None) -> Result:
         _pin_process(old_affinity)
     res.wall_s = time.monotonic() - t0
     eng, exch, strat = got.get("engine", {}), got.get("exchange", {}), got.get("strategy", {})
+    bridge = got.get("bridge", {})
     res.counts = {"engine": eng.get("stats", {}), "exchange": exch.get("stats", {}),
                   "strategy": {k: v for k, v in strat.items() if k != "samples"},
                   "risk_rejects": eng.get("oms", {}).get("rejects", {})}
-    for part in (eng, exch, strat):
+    if bridge:
+        res.counts["bridge"] = bridge.get("counts", {})
+    for part in (eng, exch, strat, bridge):
         res.samples.update(part.get("samples", {}))
     if "oms" in eng and "exchange" in exch:
         res.reconciliation = reconcile(eng["oms"], exch["exchange"])

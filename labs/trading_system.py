@@ -18,7 +18,8 @@ and turns what the processes timed into records:
   strategy's tick-to-signal p99 stays under the brief's 100 us with no
   snapshot dropped.
 
-impl "c" is the C strategy; "python" the Python strategy with the NumPy
+impl "c" is the C strategy; "peer:*" the Python strategy behind a peer
+transport (bridged: labs/transports.py); "python" the Python strategy with the NumPy
 model, on a core of its own, spinning (variant "c-model": lab 6's C model
 through ctypes; "wait/adaptive", "wait/yield", "wait/futex": other ways to
 wait; "engine-alone": the strategy shares its core with the exchange).  Every run is one sample of a noisy 2-CPU
@@ -56,7 +57,11 @@ HOPS = {  # sample name -> (metric family, what it is)
 }
 # the Python strategy's: None = NumPy model, the strategy on a core of its own, spinning (placement and wait
 # "auto"); then one change each
-VARIANTS = (None, "c-model", "wait/adaptive", "wait/yield", "wait/futex", "engine-alone")
+VARIANTS = (None, "c-model", "wait/adaptive", "wait/yield", "wait/futex", "engine-alone", "bridge")
+# the peer transports: rings A, B and C replaced between the engine and the strategy (labs/transports.py).  The
+# engine is C and speaks rings, so a bridge process (a 4th, on the strategy's core) moves ring <-> peer; the
+# Python strategy's variant "bridge" is that bridge ring to ring: the peer's own cost is peer minus bridge
+PEERS = {"peer:multiprocessing.Queue": "queue", "peer:pyzmq": "zmq", "peer:iceoryx2": "iceoryx2"}
 
 
 def _config(impl: str, variant: str | None, size: Size, rate: float = RATE, messages: int | None = None):
@@ -64,10 +69,14 @@ def _config(impl: str, variant: str | None, size: Size, rate: float = RATE, mess
         if variant is not None:
             raise Skip(f"the C strategy has no variant {variant!r}")
         return system.Config(strategy="c", messages=messages or _MESSAGES[size], rate=rate)
+    if impl in PEERS:
+        return system.Config(strategy="python", transport=PEERS[impl], messages=messages or _MESSAGES[size],
+                             rate=rate)
     model = "c" if variant == "c-model" else "numpy"
     wait = variant.split("/")[1] if variant and variant.startswith("wait/") else "auto"
     placement = "engine-alone" if variant == "engine-alone" else "auto"
-    return system.Config(strategy="python", model=model, wait=wait, placement=placement,
+    transport = "bridge" if variant == "bridge" else "ring"
+    return system.Config(strategy="python", model=model, wait=wait, placement=placement, transport=transport,
                          messages=messages or _MESSAGES[size], rate=rate)
 
 
@@ -87,6 +96,7 @@ def records_of(res: system.Result, variant: str | None = None) -> list[Measureme
     """The Measurements of one run (also what `latencylab system --out` writes)."""
     cfg = res.config
     common = {"rate": cfg.rate, "messages": cfg.messages, "strategy": cfg.strategy, "wait": cfg.wait_for(),
+              "transport": cfg.transport,
               "placement_kind": cfg.placement_for(),
               "model": cfg.model if cfg.strategy == "python" else "c", "cpus": list(cfg.cpus or ()),
               "placement": _placement(cfg) if cfg.cpus else None}
@@ -105,6 +115,9 @@ def records_of(res: system.Result, variant: str | None = None) -> list[Measureme
 
     lat("tick_to_signal", "tick_to_signal")
     lat("tick_to_order", "tick_to_order")
+    if cfg.transport != "ring":
+        lat("bridge_snap", "hop_bridge", three=False,
+            what="the bridge process: ring A pop to the transport's send of a snapshot")
     for name, (family, what) in HOPS.items():
         lat(name, family, three=False, what=what)
     risk = res.samples.get("risk")
@@ -129,6 +142,10 @@ def records_of(res: system.Result, variant: str | None = None) -> list[Measureme
 
 
 def run_pipeline(impl: str, size: Size) -> list[Measurement]:
+    if impl in PEERS:
+        from . import transports
+
+        transports.check_available(PEERS[impl])  # Skip, with the reason, where the package cannot be imported
     out = []
     for variant in (VARIANTS if impl == "python" else (None,)):
         res = system.run(_config(impl, variant, size))
@@ -174,6 +191,9 @@ LAB = Lab(
         *(m for name, (fam, what) in HOPS.items() for m in (
             Metric(f"{fam}_p50_ns", "ns", "lower", f"{what}, median", floor="c2c_rtt_ns", floor_scale=0.5),
             Metric(f"{fam}_p99_ns", "ns", "lower", f"{what}, 99th percentile"))),
+        Metric("hop_bridge_p50_ns", "ns", "lower", "the bridge process of a peer transport: ring A pop to the "
+               "peer's send, median"),
+        Metric("hop_bridge_p99_ns", "ns", "lower", "the same, 99th percentile"),
         Metric("risk_check_ns", "ns", "lower", "the pre-trade risk checks of one order, inside the running engine, "
                "median", outcome=True),
         Metric("reconciled", "1/0", "higher", "the engine's orders, fills and positions equal the exchange's",
@@ -186,10 +206,11 @@ LAB = Lab(
                "tick-to-signal p99 stays under 100 us, nothing dropped", outcome=True),
     ),
     workloads=(
-        Workload("pipeline", run_pipeline, ("c", "python"),
+        Workload("pipeline", run_pipeline, ("c", "python", *PEERS),
                  ("tick_to_signal_p50_ns", "tick_to_signal_p99_ns", "tick_to_signal_p999_ns", "tick_to_order_p50_ns",
                   "tick_to_order_p99_ns", "tick_to_order_p999_ns", "risk_check_ns", "reconciled"),
-                 "the whole system at 20 k msg/s: C strategy, Python strategy (NumPy model; C model; each wait)",
+                 "the whole system at 20 k msg/s: C strategy, Python strategy (NumPy model; C model; each wait; the "
+                 "other placement; the bridge), and the peer transports in place of rings A, B, C",
                  variants=VARIANTS, cross_core=True),
         Workload("sustained-rate", run_sweep, ("python",), ("sustained_rate",),
                  "a feed-rate sweep with the Python strategy", cross_core=True),
