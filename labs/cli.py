@@ -34,6 +34,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import cleanup, machine, registry, report, runner
+from .lab import Skip
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
@@ -236,7 +237,7 @@ def cmd_system(args: argparse.Namespace, console: Console) -> int:
                             placement=args.placement,
                             kill_at=args.kill_strategy_at)
         system.check_config(cfg)
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError, Skip) as e:
         console.print(f"[red]{e}[/]")
         return 2
     board = dashboard.Dashboard(cfg)
@@ -324,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategy", choices=("python", "c"), default="python",
                    help="python: its own process (default); c: inside the engine (the lower bound)")
     p.add_argument("--model", choices=("numpy", "c"), default="numpy", help="the Python strategy's model")
-    p.add_argument("--transport", choices=("ring", "queue", "zmq", "iceoryx2"), default="ring")
+    p.add_argument("--transport", choices=("ring", "bridge", "queue", "zmq", "iceoryx2"), default="ring",
+                   help="between engine and strategy: lab 3's rings (default), or a peer through a bridge process")
     p.add_argument("--messages", type=int, default=200_000, help="order-flow messages of the simulated feed")
     p.add_argument("--duration", type=float, help="seconds of feed at --rate (instead of --messages)")
     p.add_argument("--rate", type=float, help="feed messages per second (default: as fast as the engine takes them)")
