@@ -1044,12 +1044,16 @@ LL_EXPORT int ll_ts_exchange_run(ll_ts_exchange *e, const uint8_t *buf, uint64_t
         if (period > 0) {
             uint64_t late = f.send_ns > target ? f.send_ns - target : 0;
             sample(&e->s[LL_TS_X_LATE], (int64_t)late);
-            /* Late (the core was busy): the schedule moves on from now instead of
-             * sending the overdue messages back to back.  A catch-up burst is an
-             * artefact of the simulator's scheduling, not of the market, and its
-             * queueing would land in every latency behind it. */
-            if (late > LL_TS_X_LATE_REBASE_NS)
-                t0 += late;
+            /* Late (the core was busy): overdue messages go out back to back, but
+             * at most LL_TS_X_CATCH_UP periods' worth; beyond that the schedule
+             * moves on.  Unbounded catch-up bursts are an artefact of the
+             * simulator's scheduling, not of the market, and their queueing
+             * would land in every latency behind them; no catch-up at all would
+             * turn each late wake-up (a scheduler slice, ~4 ms, when the core is
+             * busy) into a permanent loss of rate. */
+            double allowed = LL_TS_X_CATCH_UP * period;
+            if ((double)late > allowed)
+                t0 += (uint64_t)((double)late - allowed);
         }
         while (ll_seqring_push(feed, &f, sizeof f) != 1) { /* the engine is behind: wait, never drop */
             e->st.full_waits++;

@@ -106,8 +106,8 @@ enum {
     LL_TS_X_LATE = 2,          /* a paced message's send time - its scheduled time */
     LL_TS_X_N_SAMPLES = 3,
 };
-/* later than this behind its schedule, the exchange moves its schedule on (no catch-up burst) */
-#define LL_TS_X_LATE_REBASE_NS 20000u
+/* a late exchange sends at most this many periods of overdue messages back to back, then moves its schedule on */
+#define LL_TS_X_CATCH_UP 64
 
 typedef struct ll_ts_exchange_stats {
     uint64_t published, full_waits, orders, replies, errors, backlog_full, engine_lost, timed_out, gaps_made;

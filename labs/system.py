@@ -150,6 +150,14 @@ def check_config(cfg: Config) -> None:
     transports.check_available(cfg.transport)  # Skip, with the reason, where its package is not installed
     if not isinstance(cfg.messages, int) or not 0 < cfg.messages <= 100_000_000:
         raise ValueError(f"messages must be in 1..100,000,000, got {cfg.messages!r}")
+    if not isinstance(cfg.samples, int) or not 1 <= cfg.samples <= 1 << 26:
+        raise ValueError(f"samples must be in 1..{1 << 26} (latency samples kept per figure), got {cfg.samples!r}")
+    for name in ("kill_at", "kill_switch_at", "gap_every"):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or not 0 <= v < 1 << 32:
+            raise ValueError(f"{name} must be a count of feed messages >= 0 (0: never), got {v!r}")
+    if not cfg.heartbeat_ms > 0 or not cfg.timeout > 0:
+        raise ValueError(f"heartbeat_ms and timeout must be > 0, got {cfg.heartbeat_ms!r}, {cfg.timeout!r}")
     if not cfg.rate >= 0:
         raise ValueError(f"rate must be >= 0 (0: as fast as possible), got {cfg.rate!r}")
     if cfg.itch is not None and not Path(cfg.itch).is_file():
@@ -362,9 +370,14 @@ class StrategyProcess:
                 if n_hop < len(hop_a):
                     hop_a[n_hop] = t - snap.engine_ns
                     n_hop += 1
-                for it in strategy.on_features(snap):
+                intents = strategy.on_features(snap)
+                for it in intents:
                     self._send(it._replace(seq=snap.seq, send_ns=snap.send_ns, recv_ns=t, sent_ns=now()))
-                last_sent = now()
+                if intents:
+                    last_sent = now()
+                elif t - last_sent > hb_ns:  # busy, but saying nothing: the engine must still hear from us
+                    self._send(ts.Intent(ts.INTENT_HEARTBEAT, sent_ns=t))
+                    last_sent = t
                 idle = 0
                 if snaps & 1023 == 0:
                     self.control.set_proc(2, feed=snaps, intents=self.sent, dropped=dropped)
@@ -527,87 +540,102 @@ def run(cfg: Config, on_tick=None) -> Result:
         res.config = cfg = sysm.cfg
         control = sysm.control
         # the supervisor (and the dashboard it draws) keeps off the core of whoever has one alone: every
-        # thread of this process (rich's refresh thread too), not only this one
+        # thread of this process (rich's refresh thread too), not only this one; given back whatever happens
         old_affinity = _pin_process({cfg.cpu_of("supervisor")})
-        sysm.spawn("engine")
-        want = {"engine", "exchange"}
-        if cfg.transport != "ring":
-            sysm.spawn("bridge")  # before the strategy: the strategy's side opens what the bridge serves
-            want.add("bridge")
-        if cfg.strategy == "python":
-            sysm.spawn("strategy")
-            want.add("strategy")
-        sysm.spawn("exchange")
-        got: dict[str, dict] = {}
-        killed_pid = restarted = switched = 0
-        deadline = t0 + cfg.timeout
-        while want - got.keys():
-            try:
-                which, pid, status, value = sysm.results.get(timeout=0.05)
-                if pid == killed_pid:
-                    pass  # cannot happen (SIGKILL), but a result of the killed strategy is not the run's
-                elif status == "ok":
-                    got[which] = value
-                else:
-                    res.errors.append(f"{which}: {value}")
-                    got[which] = {}
-            except queue.Empty:
-                pass
-            now = time.monotonic()
-            if on_tick is not None:
-                on_tick(control, now - t0)
-            # the faults, if asked for, in the middle of the session
-            fed = control.proc(1)["feed"]
-            if cfg.kill_at and not killed_pid and fed >= cfg.kill_at:
-                victim = sysm.procs[cfg.kill_process]
-                killed_pid = victim.pid
-                os.kill(victim.pid, signal.SIGKILL)
-                victim.join(5)
-                res.faults.append(f"{cfg.kill_process} (pid {killed_pid}) SIGKILLed after {fed} feed messages")
-                if cfg.kill_process != "strategy":
-                    want.discard(cfg.kill_process)  # its records died with it: the run cannot reconcile
-                    res.errors.append(f"{cfg.kill_process} killed: its records are gone, nothing to reconcile with")
-                elif not cfg.restart_strategy:
-                    want.discard("strategy")
-            if (killed_pid and cfg.kill_process == "strategy" and cfg.restart_strategy and not restarted
-                    and control.proc(1)["halted"]):
-                res.faults.append(f"the engine noticed: trading halted (reason {control.proc(1)['halted']}), "
-                                  "open orders canceled; a new strategy starts")
-                sysm.spawn("strategy", 1)  # incarnation 1: its ids start above the first one's
-                restarted = 1
-            if cfg.kill_switch_at and not switched and fed >= cfg.kill_switch_at:
-                control.kill()
-                switched = 1
-                res.faults.append(f"kill switch tripped by the operator after {fed} feed messages")
-            for which in list(want - got.keys()):  # a process that died without a word
-                p = sysm.procs.get(which)
-                if p is not None and not p.is_alive() and p.pid != killed_pid:
-                    if p.exitcode == 3 and which == "strategy":
-                        pass  # EngineDied: it said so on its way out (below, from its result)
-                    time.sleep(0.2)  # its last result may still be in the pipe
-                    try:
-                        w, pid, status, value = sysm.results.get_nowait()
-                        if status == "ok":
-                            got[w] = value
-                        else:
-                            res.errors.append(f"{w}: {value}")
-                            got[w] = {}
-                        continue
-                    except queue.Empty:
-                        pass
-                    res.errors.append(f"{which} died (exit code {p.exitcode}) without a result")
-                    got[which] = {}
-            if now > deadline:
-                res.errors.append(f"the run did not end within {cfg.timeout:.0f} s: stopped")
-                control.stop()
-                deadline = now + 10.0  # the processes' own stop; after that they are killed on the way out
-                if res.errors[-1].startswith("the run did not end") and len(res.errors) > 1 and \
-                        res.errors[-2].startswith("the run did not end"):
-                    break
-        for p in sysm.procs.values():
-            p.join(10)
-        _pin_process(old_affinity)
+        try:
+            got = _supervise(sysm, cfg, res, on_tick, t0)
+        finally:
+            _pin_process(old_affinity)
     res.wall_s = time.monotonic() - t0
+    _collect(res, got)
+    return res
+
+
+def _supervise(sysm: System, cfg: Config, res: Result, on_tick, t0: float) -> dict:
+    """Start the processes, watch them, inject the faults; each process's result."""
+    control = sysm.control
+    sysm.spawn("engine")
+    want = {"engine", "exchange"}
+    if cfg.transport != "ring":
+        sysm.spawn("bridge")  # before the strategy: the strategy's side opens what the bridge serves
+        want.add("bridge")
+    if cfg.strategy == "python":
+        sysm.spawn("strategy")
+        want.add("strategy")
+    sysm.spawn("exchange")
+    got: dict[str, dict] = {}
+    killed_pid = restarted = switched = 0
+    deadline = t0 + cfg.timeout
+    while want - got.keys():
+        try:
+            which, pid, status, value = sysm.results.get(timeout=0.05)
+            if pid == killed_pid:
+                pass  # cannot happen (SIGKILL), but a result of the killed strategy is not the run's
+            elif status == "ok":
+                got[which] = value
+            else:
+                res.errors.append(f"{which}: {value}")
+                got[which] = {}
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        if on_tick is not None:
+            on_tick(control, now - t0)
+        # the faults, if asked for, in the middle of the session
+        fed = control.proc(1)["feed"]
+        if cfg.kill_at and not killed_pid and fed >= cfg.kill_at:
+            victim = sysm.procs[cfg.kill_process]
+            killed_pid = victim.pid
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.join(5)
+            res.faults.append(f"{cfg.kill_process} (pid {killed_pid}) SIGKILLed after {fed} feed messages")
+            if cfg.kill_process != "strategy":
+                want.discard(cfg.kill_process)  # its records died with it: the run cannot reconcile
+                res.errors.append(f"{cfg.kill_process} killed: its records are gone, nothing to reconcile with")
+            elif not cfg.restart_strategy:
+                want.discard("strategy")
+        if (killed_pid and cfg.kill_process == "strategy" and cfg.restart_strategy and not restarted
+                and control.proc(1)["halted"]):
+            res.faults.append(f"the engine noticed: trading halted (reason {control.proc(1)['halted']}), "
+                              "open orders canceled; a new strategy starts")
+            sysm.spawn("strategy", 1)  # incarnation 1: its ids start above the first one's
+            restarted = 1
+        if cfg.kill_switch_at and not switched and fed >= cfg.kill_switch_at:
+            control.kill()
+            switched = 1
+            res.faults.append(f"kill switch tripped by the operator after {fed} feed messages")
+        for which in list(want - got.keys()):  # a process that died without a word
+            p = sysm.procs.get(which)
+            if p is not None and not p.is_alive() and p.pid != killed_pid:
+                if p.exitcode == 3 and which == "strategy":
+                    pass  # EngineDied: it said so on its way out (below, from its result)
+                time.sleep(0.2)  # its last result may still be in the pipe
+                try:
+                    w, pid, status, value = sysm.results.get_nowait()
+                    if status == "ok":
+                        got[w] = value
+                    else:
+                        res.errors.append(f"{w}: {value}")
+                        got[w] = {}
+                    continue
+                except queue.Empty:
+                    pass
+                res.errors.append(f"{which} died (exit code {p.exitcode}) without a result")
+                got[which] = {}
+        if now > deadline:
+            res.errors.append(f"the run did not end within {cfg.timeout:.0f} s: stopped")
+            control.stop()
+            deadline = now + 10.0  # the processes' own stop; after that they are killed on the way out
+            if res.errors[-1].startswith("the run did not end") and len(res.errors) > 1 and \
+                    res.errors[-2].startswith("the run did not end"):
+                break
+    for p in sysm.procs.values():
+        p.join(10)
+    return got
+
+
+def _collect(res: Result, got: dict) -> None:
+    """Each process's result into the run's Result, and the reconciliation."""
     eng, exch, strat = got.get("engine", {}), got.get("exchange", {}), got.get("strategy", {})
     bridge = got.get("bridge", {})
     res.counts = {"engine": eng.get("stats", {}), "exchange": exch.get("stats", {}),
@@ -624,7 +652,6 @@ def run(cfg: Config, on_tick=None) -> Result:
     for part, name in ((eng, "engine"), (exch, "exchange")):
         if part.get("error"):
             res.errors.append(f"{name}: {part['error']}")
-    return res
 
 
 def reconcile(oms: dict, exch: dict) -> dict:
