@@ -216,9 +216,30 @@ def _child_setup(cpu: int) -> None:
     os.sched_setaffinity(0, {cpu})
 
 
+def sched_now() -> dict:
+    """This process's scheduler facts (Linux /proc): ns on a CPU, ns waiting on a run queue (ready but not
+    running: preempted, or woken and not yet on its core), and how often it was preempted."""
+    try:
+        run_ns, wait_ns, _ = (int(x) for x in open("/proc/self/schedstat").read().split())
+        status = open("/proc/self/status").read()
+        invol = int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
+        vol = int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+        return {"run_ns": run_ns, "wait_ns": wait_ns, "preempted": invol, "yielded_or_slept": vol}
+    except (OSError, IndexError, ValueError):
+        return {}
+
+
+def _sched_delta(before: dict, after: dict) -> dict:
+    return {k: after[k] - before[k] for k in before if k in after}
+
+
 def _run_child(which: str, fn, results) -> None:
     try:
-        results.put((which, os.getpid(), "ok", fn()))
+        before = sched_now()
+        value = fn()
+        if isinstance(value, dict):  # what the scheduler did to this process while it ran: the tails' witness
+            value["sched"] = _sched_delta(before, sched_now())
+        results.put((which, os.getpid(), "ok", value))
     except BaseException as e:  # report, never die silently: the supervisor would wait for nothing
         results.put((which, os.getpid(), "error", f"{type(e).__name__}: {e}"))
         raise SystemExit(3 if isinstance(e, EngineDied) else 1) from None
@@ -643,6 +664,7 @@ def _collect(res: Result, got: dict) -> None:
                   "risk_rejects": eng.get("oms", {}).get("rejects", {})}
     if bridge:
         res.counts["bridge"] = bridge.get("counts", {})
+    res.counts["sched"] = {name: part["sched"] for name, part in got.items() if part.get("sched")}
     for part in (eng, exch, strat, bridge):
         res.samples.update(part.get("samples", {}))
     if "oms" in eng and "exchange" in exch:

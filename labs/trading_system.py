@@ -100,6 +100,8 @@ def records_of(res: system.Result, variant: str | None = None) -> list[Measureme
               "placement_kind": cfg.placement_for(),
               "model": cfg.model if cfg.strategy == "python" else "c", "cpus": list(cfg.cpus or ()),
               "placement": _placement(cfg) if cfg.cpus else None}
+    # what the scheduler did to each process (ns waiting on a run queue, preemptions): the tails' witness
+    common["sched"] = res.counts.get("sched", {})
     out: list[Measurement] = []
 
     def lat(samples_name: str, family: str, three: bool = True, **extra):
