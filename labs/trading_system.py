@@ -198,8 +198,7 @@ LAB = Lab(
         Metric("hop_bridge_p99_ns", "ns", "lower", "the same, 99th percentile"),
         Metric("risk_check_ns", "ns", "lower", "the pre-trade risk checks of one order, inside the running engine, "
                "median", outcome=True),
-        Metric("reconciled", "1/0", "higher", "the engine's orders, fills and positions equal the exchange's",
-               outcome=True),
+        Metric("reconciled", "1/0", "higher", "the engine's orders, fills and positions equal the exchange's"),
         Metric("dropped_count", "msgs", "lower", "snapshots dropped because the strategy was behind (ring A full)"),
         Metric("orders_count", "orders", "higher", "OUCH orders sent"),
         Metric("fills_count", "fills", "higher", "executions"),
