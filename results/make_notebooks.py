@@ -295,6 +295,12 @@ pd.DataFrame(rows).round(3)'''),
 }
 
 
+sys.path.insert(0, str(HERE))
+import notebook_trading_system  # noqa: E402  (lab 7's cells: a notebook of its own shape, in its own file)
+
+NOTEBOOKS["trading-system"] = notebook_trading_system.build()
+
+
 def build(name: str) -> Path:
     path = HERE / f"{name}.ipynb"
     nb = NOTEBOOKS[name]
