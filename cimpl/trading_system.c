@@ -251,6 +251,16 @@ static int samples_init(samples *s, uint64_t cap)
     s->cap = cap;
     return s->v ? LL_OK : LL_ENORES;
 }
+/* How many samples there are (out NULL), or how many were copied into out (at most max). */
+static int64_t samples_copy(const samples *s, int64_t *out, uint64_t max)
+{
+    if (out == NULL)
+        return (int64_t)s->n;
+    uint64_t n = s->n < max ? s->n : max;
+    memcpy(out, s->v, n * sizeof *out);
+    return (int64_t)n;
+}
+
 static inline void sample(samples *s, int64_t x)
 {
     if (s->n < s->cap)
@@ -830,12 +840,7 @@ LL_EXPORT int64_t ll_ts_engine_samples(const ll_ts_engine *e, int which, int64_t
 {
     if (e == NULL || which < 0 || which >= LL_TS_N_SAMPLES)
         return LL_EINVAL;
-    const samples *s = &e->s[which];
-    if (out == NULL)
-        return (int64_t)s->n;
-    uint64_t n = s->n < max ? s->n : max;
-    memcpy(out, s->v, n * sizeof *out);
-    return (int64_t)n;
+    return samples_copy(&e->s[which], out, max);
 }
 
 /* ------------------------------------------------------------ the exchange process */
@@ -1122,13 +1127,9 @@ LL_EXPORT int64_t ll_ts_exchange_samples(const ll_ts_exchange *e, int which, int
 {
     if (e == NULL || which < 0 || which >= LL_TS_X_N_SAMPLES)
         return LL_EINVAL;
-    const samples *s = &e->s[which];
-    if (out == NULL)
-        return (int64_t)s->n;
-    uint64_t n = s->n < max ? s->n : max;
-    memcpy(out, s->v, n * sizeof *out);
-    return (int64_t)n;
+    return samples_copy(&e->s[which], out, max);
 }
+
 LL_EXPORT int64_t ll_ts_layout_info(const char *what)
 {
     static const struct { const char *name; int64_t value; } facts[] = {

@@ -28,6 +28,8 @@ machine: the guide says how far apart repeated runs land.
 
 from __future__ import annotations
 
+from pyimpl import trading_system as pts
+
 from . import stats, system
 from .lab import Lab, Measurement, Metric, Size, Skip, Workload
 
@@ -62,6 +64,33 @@ VARIANTS = (None, "c-model", "wait/adaptive", "wait/yield", "wait/futex", "engin
 # engine is C and speaks rings, so a bridge process (a 4th, on the strategy's core) moves ring <-> peer; the
 # Python strategy's variant "bridge" is that bridge ring to ring: the peer's own cost is peer minus bridge
 PEERS = {"peer:multiprocessing.Queue": "queue", "peer:pyzmq": "zmq", "peer:iceoryx2": "iceoryx2"}
+
+
+def simulated_snapshots(n: int, seed: int = 0) -> list[pts.Snapshot]:
+    """The snapshots the engine would push on ring A for lab 5's simulated feed
+    of n order-flow messages (lab 6's features over lab 5's book, pyimpl's;
+    seq = the feed's sequence number, flags as the engine sets them), for tests
+    and exercises that drive a strategy without the running system."""
+    import math
+
+    from pyimpl.itch import iter_frames
+    from pyimpl.ml_inference import FeatureEngine
+
+    from .feed import simulate
+
+    fe = FeatureEngine()
+    out = []
+    for seq, (_, body) in enumerate(iter_frames(simulate(n, seed)), 1):
+        row = fe.apply(body)
+        if row is None:
+            continue
+        locate = body[1] << 8 | body[2]
+        bid, ask = fe.book.best(locate)
+        bp, bs = bid or (0, 0)
+        ap, as_ = ask or (0, 0)
+        flags = pts.SNAP_FEATURES_OK if all(map(math.isfinite, row)) else 0
+        out.append(pts.Snapshot(seq, seq * 1000, seq * 1000 + 1, locate, flags, 0, bp, ap, bs, as_, tuple(row)))
+    return out
 
 
 def _config(impl: str, variant: str | None, size: Size, rate: float = RATE, messages: int | None = None):

@@ -501,6 +501,25 @@ class _PeerSide(StrategyTransport):
         if ctl is not None:
             self._wake_bridge = _bell(ctl).ring
 
+    # Each kind gives `_pop(channel) -> bytes | None` (b"": the end marker) and sets `_snap_ch`, `_report_ch`.
+    def pop_snapshot(self):
+        if self._snap_over:
+            return None
+        m = self._pop(self._snap_ch)
+        if m is not None and not m:
+            self._snap_over = True
+            return None
+        return m
+
+    def pop_report(self):
+        if self._report_over:
+            return None
+        m = self._pop(self._report_ch)
+        if m is not None and not m:
+            self._report_over = True
+            return None
+        return m
+
     def session_over(self) -> bool:
         return self._snap_over
 
@@ -548,6 +567,7 @@ class _QueueSide(_PeerSide):
     def __init__(self, names: dict, control=None) -> None:
         super().__init__("queue", names, control)
         self.q_snap, self.q_report, self.q_intent = names["q_snap"], names["q_report"], names["q_intent"]
+        self._snap_ch, self._report_ch = self.q_snap, self.q_report
         self._readers = [self.q_snap._reader, self.q_report._reader]  # the Queues' pipes: what wait() waits on
 
     def _pop(self, q):
@@ -557,24 +577,6 @@ class _QueueSide(_PeerSide):
             return q.get_nowait()
         except queue.Empty:
             return None
-
-    def pop_snapshot(self):
-        if self._snap_over:
-            return None
-        m = self._pop(self.q_snap)
-        if m is not None and not m:
-            self._snap_over = True
-            return None
-        return m
-
-    def pop_report(self):
-        if self._report_over:
-            return None
-        m = self._pop(self.q_report)
-        if m is not None and not m:
-            self._report_over = True
-            return None
-        return m
 
     def _try_put(self, data: bytes) -> bool:
         try:
@@ -622,6 +624,7 @@ class _ZmqSide(_PeerSide):
         try:
             self.s_snap = self._sock(zmq.PULL, names["zmq_snap"], bind=True)
             self.s_report = self._sock(zmq.PULL, names["zmq_report"], bind=True)
+            self._snap_ch, self._report_ch = self.s_snap, self.s_report
             self.s_intent = self._sock(zmq.PUSH, names["zmq_intent"], bind=False)
             self.poller = zmq.Poller()
             self.poller.register(self.s_snap, zmq.POLLIN)
@@ -641,24 +644,6 @@ class _ZmqSide(_PeerSide):
             return s.recv(self.zmq.NOBLOCK)
         except self.zmq.Again:
             return None
-
-    def pop_snapshot(self):
-        if self._snap_over:
-            return None
-        m = self._pop(self.s_snap)
-        if m is not None and not m:
-            self._snap_over = True
-            return None
-        return m
-
-    def pop_report(self):
-        if self._report_over:
-            return None
-        m = self._pop(self.s_report)
-        if m is not None and not m:
-            self._report_over = True
-            return None
-        return m
 
     def _try_send(self, data: bytes) -> bool:
         if self.s_intent.poll(50, self.zmq.POLLOUT):
@@ -721,6 +706,7 @@ class _IoxSide(_PeerSide):
             svc = {k: _iox_pubsub(self.node, f"{base}/{k}", frame) for k in RING_GEOMETRY}
             self.sub_snap = svc["snap"].subscriber_builder().buffer_size(CAPACITY).create()
             self.sub_report = svc["report"].subscriber_builder().buffer_size(CAPACITY).create()
+            self._snap_ch, self._report_ch = self.sub_snap, self.sub_report
             self.pub_intent = _iox_publisher(svc["intent"])
             import iceoryx2 as iox2
 
@@ -733,23 +719,9 @@ class _IoxSide(_PeerSide):
             self.close()
             raise
 
-    def pop_snapshot(self):
-        if self._snap_over:
-            return None
-        got, m = _iox_receive(self.sub_snap)
-        if got and not m:
-            self._snap_over = True
-            return None
-        return m
-
-    def pop_report(self):
-        if self._report_over:
-            return None
-        got, m = _iox_receive(self.sub_report)
-        if got and not m:
-            self._report_over = True
-            return None
-        return m
+    @staticmethod
+    def _pop(sub):
+        return _iox_receive(sub)[1]  # (False, None) when nothing is there; b"" is the end marker
 
     def _try_send(self, data: bytes) -> bool:
         if _iox_send(self.pub_intent, data):

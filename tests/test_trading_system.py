@@ -128,29 +128,9 @@ def test_intent_and_report_round_trip():
 
 # ------------------------------------------------------------ the C strategy against the Python one
 def _snapshots(n: int, seed: int = 1) -> list[pts.Snapshot]:
-    """Real snapshots: lab 5's simulated feed through lab 6's feature engine
-    and lab 5's book, as the engine builds them."""
-    from labs.feed import simulate
-    from pyimpl.ml_inference import FeatureEngine
+    from labs.trading_system import simulated_snapshots
 
-    buf = simulate(n, seed)
-    fe = FeatureEngine()
-    out = []
-    seq = off = 0
-    while off < len(buf):  # the framing: a 2-byte big-endian length, then the message
-        ln = int.from_bytes(buf[off:off + 2], "big")
-        body = buf[off + 2: off + 2 + ln]
-        off += 2 + ln
-        seq += 1
-        row = fe.apply(body)
-        if row is None:
-            continue
-        locate = int.from_bytes(body[1:3], "big")
-        bid, ask = fe.book.best(locate)
-        bp, bs = bid or (0, 0)
-        ap, as_ = ask or (0, 0)
-        out.append(pts.Snapshot(seq, seq * 1000, seq * 1000 + 1, locate, 0, 0, bp, ap, bs, as_, tuple(row)))
-    return out
+    return simulated_snapshots(n, seed)
 
 
 @pytest.mark.parametrize("model", ["c", "numpy"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 from labs.exercises import Attempt, CheckFailed, Exercise, Verdict, compare_speed, speed_verdict
@@ -14,33 +13,12 @@ REPEATS = 5
 
 
 def snapshots(n: int = MESSAGES, seed: int = SEED) -> list[bytes]:
-    """Real snapshots, as ring A carries them: lab 5's simulated feed through lab 6's
-    feature engine and lab 5's book (tests/test_trading_system.py's _snapshots), with
-    flags set as the engine sets them (LL_SNAP_FEATURES_OK: all nine features finite)."""
-    from labs.feed import simulate
+    """Real snapshots, as ring A carries them (labs.trading_system.simulated_snapshots: lab 5's
+    simulated feed through lab 6's feature engine, flags set as the engine sets them)."""
+    from labs.trading_system import simulated_snapshots
     from pyimpl import trading_system as ts
-    from pyimpl.ml_inference import FeatureEngine
 
-    buf = simulate(n, seed)
-    fe = FeatureEngine()
-    out = []
-    seq = off = 0
-    while off < len(buf):  # the framing: a 2-byte big-endian length, then the message
-        ln = int.from_bytes(buf[off:off + 2], "big")
-        body = buf[off + 2: off + 2 + ln]
-        off += 2 + ln
-        seq += 1
-        row = fe.apply(body)
-        if row is None:
-            continue
-        locate = int.from_bytes(body[1:3], "big")
-        bid, ask = fe.book.best(locate)
-        bp, bs = bid or (0, 0)
-        ap, as_ = ask or (0, 0)
-        flags = ts.SNAP_FEATURES_OK if all(map(math.isfinite, row)) else 0
-        out.append(ts.pack_snapshot(ts.Snapshot(seq, seq * 1000, seq * 1000 + 1, locate, flags, 0, bp, ap, bs, as_,
-                                                tuple(row))))
-    return out
+    return [ts.pack_snapshot(s) for s in simulated_snapshots(n, seed)]
 
 
 def reference():
