@@ -11,6 +11,9 @@
   latencylab system [--strategy c|python] [--model numpy|c] [--messages N | --duration S] [--rate R] ...
                                         lab 7: the trading system, three processes, a live dashboard
   latencylab system kill                trip the kill switch of the system running on this machine
+  latencylab backtest [--itch FILE | --seed S --messages N] [--strategy mm|signal|c] [--latency SPEC]
+                      [--fees FILE] [--risk FILE] [--param K=V ...] [--sweep GRID.toml [--scheduler ADDR]] [--out DIR]
+                                        lab 8: the strategy through the backtester; report, plots, results.json
   latencylab machine                    the machine and its floors
   latencylab clean [--all]              remove shared-memory segments we left behind
 """
@@ -274,6 +277,91 @@ def cmd_system(args: argparse.Namespace, console: Console) -> int:
     return 0 if res.reconciled and not res.errors else 1
 
 
+def _param(text: str) -> tuple[str, object]:
+    """--param K=V: V as TOML reads it (100, 0.65, true, [1, 2]); a bare word stays a string."""
+    import tomllib
+
+    k, eq, v = text.partition("=")
+    if not eq or not k.strip():
+        raise ValueError(f"--param {text!r}: expected NAME=VALUE")
+    try:
+        return k.strip(), tomllib.loads(f"v = {v}")["v"]
+    except tomllib.TOMLDecodeError:
+        return k.strip(), v
+
+
+def cmd_backtest(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from pyimpl import backtest as pbt
+    from pyimpl.itch import ItchError
+
+    from . import analytics, backtest
+
+    out = Path(args.out) if args.out else Path("results") / machine.machine_id() / "itch" / "backtest"
+    if args.sweep:
+        from . import sweep
+
+        try:
+            grid = sweep.load_grid(args.sweep)
+        except (ValueError, OSError) as e:
+            console.print(f"[red]{e}[/]")
+            return 2
+        df = sweep.run(grid, scheduler=args.scheduler)
+        written = sweep.write(df, out)
+        console.print(df.to_string(max_rows=40))
+        console.print("wrote " + ", ".join(str(p) for p in written))
+        return 0 if "error" not in df or df["error"].isna().all() else 1
+    try:
+        params = dict(_param(p) for p in args.param)
+        strategy = backtest.make_strategy(args.strategy, params)
+        latency = pbt.parse_latency(args.latency, seed=args.latency_seed)
+        fees = pbt.Fees.from_toml(args.fees) if args.fees else pbt.Fees()
+        risk = backtest.risk_limits(args.strategy, args.risk)
+        stream = backtest.load_stream(args.seed, args.messages, args.itch)
+    except (ValueError, OSError) as e:
+        console.print(f"[red]{e}[/]")
+        return 2
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"backtest {args.strategy}", total=None)
+        try:
+            res = backtest.backtest(stream, strategy, loop=args.loop, latency=latency, fees=fees, risk=risk,
+                                    lenient=args.lenient,
+                                    progress=lambda done: progress.update(task, completed=done))
+        except pbt.BacktestError as e:
+            res = e.partial
+            console.print(f"[red]{e}[/] (the partial report below stops there)")
+        except (ItchError, ValueError) as e:
+            console.print(f"[red]{e}[/] (--lenient replays what comes before it)")
+            return 2
+    if res is None:
+        return 1
+    a = backtest.analyze(res)
+    source = str(args.itch) if args.itch else f"simulated, seed {args.seed}, {args.messages} messages"
+    config = {"stream": source, "strategy": args.strategy, "params": params, "latency": latency.describe(),
+              "fees": {"maker": fees.maker, "taker": fees.taker}, "risk": args.risk or str(backtest.RISK_FILES[args.strategy]),
+              "loop": args.loop, "events": res.events, "events_per_s": res.events_per_s,
+              "orders_sent": res.orders_sent, "rejects": res.rejects, "rejects_by_reason": res.rejects_by_reason,
+              "reconciled": res.reconciled, "halted": res.halted, "stopped_at": res.error}
+    out.mkdir(parents=True, exist_ok=True)
+    report_md = analytics.report_markdown(a, f"Backtest: {args.strategy} on {source}", config)
+    (out / "report.md").write_text(report_md)
+    plots_written = analytics.plot(a, res.fills_frame(), res.marks_frame(), out)
+    res.fills_frame().to_csv(out / "fills.csv", index=False)
+    records = [{"lab": "backtest", "metric": k, "impl": "c" if args.strategy == "c" else "python",
+                "variant": args.strategy, "value": float(v), **({"config": config} if k == "pnl" else {})}
+               for k, v in a.summary.items() if isinstance(v, (int, float))]
+    records.append({"lab": "backtest", "metric": "events_per_s", "impl": "c" if args.strategy == "c" else "python",
+                    "variant": args.strategy, "value": res.events_per_s, "unit": "msg/s"})
+    (out / "results.json").write_text(json.dumps({"machine": machine.info(), "records": records}, indent=1,
+                                                 default=str) + "\n")
+    console.print(report_md)
+    console.print("wrote " + ", ".join(str(p) for p in [out / "report.md", out / "results.json", out / "fills.csv",
+                                                         *plots_written]))
+    return 0 if res.reconciled and res.error is None else 1
+
+
 def cmd_machine(args: argparse.Namespace, console: Console) -> int:
     info = machine.info()
     t = Table(title=f"machine {info['id']}", show_header=False)
@@ -340,6 +428,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill-strategy-at", type=int, default=0, metavar="N",
                    help="a fault: SIGKILL the strategy after N feed messages (the engine must survive it)")
     p.add_argument("--out", metavar="DIR", help="write system.json (records, reconciliation) there")
+    p = sub.add_parser("backtest", help="lab 8: a strategy through the event-driven backtester; report, plots")
+    p.add_argument("--itch", metavar="FILE", help="a framed ITCH 5.0 file instead of the simulated feed")
+    p.add_argument("--seed", type=int, default=0, help="the simulated feed's seed")
+    p.add_argument("--messages", type=int, default=200_000, help="order-flow messages of the simulated feed")
+    p.add_argument("--strategy", choices=("mm", "signal", "c"), default="mm",
+                   help="mm: the market maker; signal: lab 7's Python signal strategy; c: its C twin, in the C loop")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a strategy parameter (MarketMakerParams / SignalParams fields), repeatable")
+    p.add_argument("--latency", default="constant:10000", metavar="SPEC",
+                   help="constant:NS, constant:FEED,ORDER,REPLY, or from:PATH (a lab-7 results.json); "
+                        "default constant:10000")
+    p.add_argument("--latency-seed", type=int, default=0, help="the seed of the latency draws (from:PATH)")
+    p.add_argument("--fees", metavar="FILE", help="maker / taker fees, $ per share (TOML); default -0.002 / 0.003")
+    p.add_argument("--risk", metavar="FILE", help="risk limits (default: lab 8's risk-mm.toml for mm, lab 7's "
+                   "risk.toml for the signal strategies)")
+    p.add_argument("--loop", choices=("c", "python"), default="c", help="the C loop (default) or the reference one")
+    p.add_argument("--lenient", action="store_true", help="stop at the first bad frame and report what came before")
+    p.add_argument("--sweep", metavar="GRID.toml", help="a parameter grid, run on Dask (see the lab 8 guide)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler to run the sweep on (default: a "
+                   "LocalCluster on this machine)")
+    p.add_argument("--out", metavar="DIR", help="where to write (default results/<machine-id>/itch/backtest, "
+                   "ignored by git)")
     p = sub.add_parser("machine", help="the machine and its floors")
     p.add_argument("--full", action="store_true", help="longer floor measurements")
     p = sub.add_parser("clean", help="remove shared-memory segments this project left behind")
@@ -347,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 132)  # logs: wide enough for the table
     handler = {"list": cmd_list, "run": cmd_run, "replay": cmd_replay, "train": cmd_train,
-               "check": cmd_check, "system": cmd_system, "machine": cmd_machine, "clean": cmd_clean}[args.command]
+               "check": cmd_check, "system": cmd_system, "backtest": cmd_backtest, "machine": cmd_machine, "clean": cmd_clean}[args.command]
     return handler(args, console)
 
 

@@ -30,6 +30,7 @@ def all_labs() -> list[Lab]:
         _load("order_book"),
         _load("ml_inference"),
         _load("trading_system"),
+        _load("backtest"),
     ]
 
 

@@ -122,6 +122,7 @@ class Result:
     counts: dict = field(default_factory=dict)
     samples: dict = field(default_factory=dict)  # figure -> np.ndarray of ns
     reconciliation: dict = field(default_factory=dict)
+    records: dict = field(default_factory=dict)  # "oms", "exchange": each side's orders, fills, positions (lab 8 reads them)
     faults: list[str] = field(default_factory=list)  # what went wrong and was survived, in order
     errors: list[str] = field(default_factory=list)  # what went wrong and was not
     wall_s: float = 0.0
@@ -667,6 +668,7 @@ def _collect(res: Result, got: dict) -> None:
     res.counts["sched"] = {name: part["sched"] for name, part in got.items() if part.get("sched")}
     for part in (eng, exch, strat, bridge):
         res.samples.update(part.get("samples", {}))
+    res.records = {"oms": eng.get("oms"), "exchange": exch.get("exchange")}
     if "oms" in eng and "exchange" in exch:
         res.reconciliation = reconcile(eng["oms"], exch["exchange"])
     else:

@@ -39,7 +39,7 @@ from .ml_inference import FEATURES, N_FEATURES
 
 __all__ = [
     "BUY", "SELL", "FEED", "SNAPSHOT", "INTENT", "REPORT", "WIRE", "SLOTS", "Snapshot", "Intent", "Report",
-    "Strategy", "SignalParams", "SignalStrategy", "pack_intent", "unpack_snapshot", "unpack_report",
+    "Strategy", "SignalParams", "SignalStrategy", "MarketMakerParams", "MarketMaker", "pack_intent", "unpack_snapshot", "unpack_report",
     "pack_snapshot", "unpack_intent", "pack_report",
 ]
 
@@ -252,6 +252,119 @@ class SignalStrategy:
 
     def on_cancel(self, r: Report) -> None:
         self._closed(r)
+
+    def on_accept(self, r: Report) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class MarketMakerParams:
+    """The market maker's rules (lab 8's example of a passive strategy; its
+    twin for hftbacktest in labs/backtest_peers.py follows them too).
+
+    On each snapshot of a symbol it quotes (`symbols`: stock locates, None =
+    every symbol) with both sides quoted, it wants a bid at the best bid and
+    an ask at the best ask, skewed by its inventory: with `lots` =
+    position / qty (toward zero), a long position lowers the bid by
+    lots x skew_ticks ticks (it is less keen to buy more), a short one raises
+    the ask.  A side is quoted only while one more fill there keeps
+    |position| <= max_position.  For each side, bid first: a working order
+    at another price (or on a side no longer allowed) is cancelled, and the
+    new one goes out only once that cancel is confirmed (one order per side,
+    never two in flight: the queue position of a resting order is what this
+    strategy lives on, so it never replaces an order that is still right).
+    After a rejection a side waits `reject_cooldown` snapshots of its symbol."""
+
+    qty: int = 100
+    max_position: int = 500
+    skew_ticks: int = 1
+    symbols: tuple[int, ...] | None = None
+    reject_cooldown: int = 50
+
+
+class _Quote:
+    __slots__ = ("cl_ord_id", "price", "canceling")
+
+    def __init__(self, cl_ord_id: int, price: int) -> None:
+        self.cl_ord_id, self.price, self.canceling = cl_ord_id, price, False
+
+
+class MarketMaker:
+    """Quotes both sides at the touch, skews by inventory, caps its position
+    (see MarketMakerParams).  The same interface as SignalStrategy: lab 7
+    could run it live, lab 8 backtests it."""
+
+    TICK = 100  # ITCH price units per $0.01
+
+    def __init__(self, params: MarketMakerParams = MarketMakerParams(), first_id: int = 1) -> None:
+        self.params = params
+        self._symbols = None if params.symbols is None else frozenset(params.symbols)
+        self._next_id = first_id
+        self.quotes: dict[tuple[int, int], _Quote] = {}  # (locate, side) -> its working order
+        self._by_id: dict[int, tuple[int, int]] = {}  # cl_ord_id -> (locate, side)
+        self.position: dict[int, int] = {}
+        self.cooldown: dict[tuple[int, int], int] = {}
+        self.fills = self.rejects = 0
+
+    def on_features(self, snap: Snapshot) -> list[Intent]:
+        p = self.params
+        loc = snap.locate
+        if (self._symbols is not None and loc not in self._symbols) or snap.bid == 0 or snap.ask == 0:
+            return []
+        pos = self.position.get(loc, 0)
+        lots = int(pos / p.qty)
+        want = {BUY: snap.bid - max(lots, 0) * p.skew_ticks * self.TICK,
+                SELL: snap.ask + max(-lots, 0) * p.skew_ticks * self.TICK}
+        allowed = {BUY: pos + p.qty <= p.max_position, SELL: pos - p.qty >= -p.max_position}
+        out: list[Intent] = []
+        for side in (BUY, SELL):
+            key = (loc, side)
+            q = self.quotes.get(key)
+            if q is not None:
+                if (not allowed[side] or q.price != want[side]) and not q.canceling:
+                    q.canceling = True
+                    out.append(Intent(INTENT_CANCEL, side, loc, q.cl_ord_id))
+                continue
+            wait = self.cooldown.get(key, 0)
+            if wait:
+                self.cooldown[key] = wait - 1
+                continue
+            if allowed[side] and want[side] > 0:
+                cid, self._next_id = self._next_id, self._next_id + 1
+                self.quotes[key] = _Quote(cid, want[side])
+                self._by_id[cid] = key
+                out.append(Intent(INTENT_NEW, side, loc, cid, want[side], p.qty))
+        return out
+
+    def _gone(self, r: Report) -> tuple[int, int] | None:
+        key = self._by_id.get(r.cl_ord_id)
+        if key is not None and r.leaves == 0:
+            del self._by_id[r.cl_ord_id]
+            q = self.quotes.get(key)
+            if q is not None and q.cl_ord_id == r.cl_ord_id:
+                del self.quotes[key]
+        return key
+
+    def on_execution(self, r: Report) -> None:
+        self.fills += 1
+        self.position[r.locate] = r.position
+        self._gone(r)
+
+    def on_cancel(self, r: Report) -> None:
+        self._gone(r)
+
+    def on_reject(self, r: Report) -> None:
+        self.rejects += 1
+        key = self._by_id.get(r.cl_ord_id)
+        if key is None:
+            return
+        q = self.quotes.get(key)
+        if r.leaves == 0:  # the order is over (refused, or a cancel refused because it had closed)
+            if q is not None and q.cl_ord_id == r.cl_ord_id and not q.canceling:
+                self.cooldown[key] = self.params.reject_cooldown  # refused: this side waits
+            self._gone(r)
+        elif q is not None and q.cl_ord_id == r.cl_ord_id:  # a refused cancel: the order still works
+            q.canceling = False
 
     def on_accept(self, r: Report) -> None:
         pass

@@ -299,6 +299,9 @@ sys.path.insert(0, str(HERE))
 import notebook_trading_system  # noqa: E402  (lab 7's cells: a notebook of its own shape, in its own file)
 
 NOTEBOOKS["trading-system"] = notebook_trading_system.build()
+import notebook_backtest  # noqa: E402  (lab 8's cells, likewise)
+
+NOTEBOOKS["backtest"] = notebook_backtest.build()
 
 
 def build(name: str) -> Path:
