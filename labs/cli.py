@@ -309,7 +309,9 @@ def cmd_backtest(args: argparse.Namespace, console: Console) -> int:
             return 2
         df = sweep.run(grid, scheduler=args.scheduler)
         written = sweep.write(df, out)
-        console.print(df.to_string(max_rows=40))
+        shown = [c for c in ("point", *df.attrs.get("params", ()), "stream", "latency", "pnl", "fees",
+                             "sharpe_per_bar", "fills", "fill_ratio", "events_per_s", "error") if c in df]
+        console.print(df[shown].to_string(max_rows=60, index=False))  # every column is in sweep.csv
         console.print("wrote " + ", ".join(str(p) for p in written))
         return 0 if "error" not in df or df["error"].isna().all() else 1
     try:
