@@ -672,31 +672,247 @@ LL_EXPORT int ll_bt_next(ll_bt *bt, uint32_t n)
     return run_to_event(bt);
 }
 
-LL_EXPORT int ll_bt_run(ll_bt *bt, ll_ts_signal *sig)
+LL_EXPORT int ll_bt_run_strategy(ll_bt *bt, const ll_bt_strategy *s)
 {
-    if (bt == NULL)
+    if (bt == NULL || (s != NULL && (s->on_features == NULL || s->on_report == NULL)))
         return LL_EINVAL;
     uint32_t n = 0;
     for (;;) {
         int k = ll_bt_next(bt, n);
         n = 0;
         if (k == LL_BT_EV_SNAPSHOT) {
-            if (sig != NULL) {
-                int got = ll_ts_signal_on_features(sig, &bt->ev.snap, bt->in);
-                n = got > 0 ? (uint32_t)got : 0;
+            if (s != NULL) {
+                int got = s->on_features(s->state, &bt->ev.snap, bt->in);
+                if (got < 0 || got > (int)LL_BT_MAX_INTENTS)
+                    return (int)fail(bt, got < 0 ? got : LL_EINVAL);
+                n = (uint32_t)got;
             }
         } else if (k == LL_BT_EV_REPORT) {
-            if (sig != NULL)
-                (void)ll_ts_signal_on_report(sig, &bt->ev.report);
+            int rc = s != NULL ? s->on_report(s->state, &bt->ev.report) : LL_OK;
+            if (rc < 0)
+                return (int)fail(bt, rc);
         } else
             return k;
     }
+}
+
+static int signal_features(void *st, const ll_ts_snapshot *snap, ll_ts_intent *out)
+{
+    return ll_ts_signal_on_features(st, snap, out);
+}
+
+static int signal_report(void *st, const ll_ts_report *r) { return ll_ts_signal_on_report(st, r); }
+
+LL_EXPORT int ll_bt_run(ll_bt *bt, ll_ts_signal *sig)
+{
+    ll_bt_strategy s = {signal_features, signal_report, sig};
+    return ll_bt_run_strategy(bt, sig ? &s : NULL);
 }
 
 LL_EXPORT void ll_bt_stop(ll_bt *bt)
 {
     if (bt != NULL)
         bt->stopping = 1;
+}
+
+/* ------------------------------------------------------------ the market maker
+ * pyimpl.trading_system.MarketMaker, line for line (backtest.h says what it
+ * does).  Python keeps quotes[(locate, side)] and _by_id[cl_ord_id] ->
+ * (locate, side), the inverse of quotes (an id is added with its quote and
+ * both leave together); here the quotes are by locate and side, and a
+ * report finds its quote at its own locate by cl_ord_id (the order
+ * manager's reports carry the order's locate: the same lookup). */
+enum { BID = 0, ASK = 1 };
+
+typedef struct {
+    uint32_t cl_ord_id; /* the working order (0: none; ids start at 1) */
+    uint32_t price;
+    uint32_t cooldown;  /* snapshots to wait after a rejection (kept when the quote goes) */
+    uint8_t canceling;  /* its cancel is out, not yet answered */
+} mm_quote;
+
+typedef struct {
+    mm_quote q[2]; /* BID, ASK */
+    int64_t position;
+} mm_sym;
+
+struct ll_bt_mm {
+    ll_bt_mm_params p; /* symbols: not kept (quoted[] has them) */
+    uint64_t next_id;  /* > UINT32_MAX: the ids are used up */
+    ll_bt_mm_stats st;
+    mm_sym *sym;       /* [65536] */
+    uint8_t *quoted;   /* [65536]: 1 if it quotes that locate */
+};
+
+LL_EXPORT ll_bt_mm *ll_bt_mm_create(const ll_bt_mm_params *p, int *err)
+{
+    int dummy;
+    if (err == NULL)
+        err = &dummy;
+    *err = LL_EINVAL;
+    if (p == NULL || p->qty == 0 || p->max_position < 0 || p->max_position > LL_BT_MM_MAX_POSITION ||
+        p->first_id == 0 || (p->symbols == NULL && p->n_symbols > 0))
+        return NULL;
+    ll_bt_mm *mm = calloc(1, sizeof *mm);
+    if (mm != NULL) {
+        mm->sym = calloc(65536, sizeof *mm->sym);
+        mm->quoted = malloc(65536);
+    }
+    if (mm == NULL || mm->sym == NULL || mm->quoted == NULL) {
+        ll_bt_mm_destroy(mm);
+        *err = LL_ENORES;
+        return NULL;
+    }
+    mm->p = *p;
+    mm->p.symbols = NULL;
+    mm->next_id = p->first_id;
+    memset(mm->quoted, p->symbols == NULL, 65536);
+    for (uint32_t i = 0; p->symbols != NULL && i < p->n_symbols; i++)
+        mm->quoted[p->symbols[i]] = 1;
+    *err = LL_OK;
+    return mm;
+}
+
+LL_EXPORT void ll_bt_mm_destroy(ll_bt_mm *mm)
+{
+    if (mm == NULL)
+        return;
+    free(mm->sym);
+    free(mm->quoted);
+    free(mm);
+}
+
+static void mm_intent(ll_ts_intent *i, uint8_t kind, uint8_t side, uint16_t locate, uint32_t cid, uint32_t price,
+                      uint32_t qty)
+{
+    memset(i, 0, sizeof *i);
+    i->kind = kind, i->side = side, i->locate = locate, i->cl_ord_id = cid, i->price = price, i->qty = qty;
+}
+
+/* lots x skew_ticks x TICK for |lots| = lots_mag, saturated at OFF_CAP: any
+ * offset that large puts a bid below 0 and an ask above UINT32_MAX. */
+#define OFF_CAP (1ll << 33)
+static int64_t mm_offset(uint64_t lots_mag, uint32_t skew)
+{
+    if (lots_mag == 0 || skew == 0)
+        return 0;
+    uint64_t per = (uint64_t)skew * LL_BT_MM_TICK;
+    return lots_mag > (uint64_t)OFF_CAP / per ? OFF_CAP : (int64_t)(lots_mag * per);
+}
+
+LL_EXPORT int ll_bt_mm_on_features(ll_bt_mm *mm, const ll_ts_snapshot *snap, ll_ts_intent out[2])
+{
+    if (mm == NULL || snap == NULL || out == NULL)
+        return LL_EINVAL;
+    uint16_t loc = snap->locate;
+    if (!mm->quoted[loc] || snap->bid == 0 || snap->ask == 0)
+        return 0;
+    mm_sym *s = &mm->sym[loc];
+    int64_t pos = s->position, qty = mm->p.qty, maxp = mm->p.max_position;
+    /* Python's int(pos / qty): toward zero, so a short's lots are -(|pos| / qty) */
+    uint64_t mag = pos < 0 ? 0 - (uint64_t)pos : (uint64_t)pos, lots = mag / (uint64_t)qty;
+    int64_t want[2] = {(int64_t)snap->bid - (pos > 0 ? mm_offset(lots, mm->p.skew_ticks) : 0),
+                       (int64_t)snap->ask + (pos < 0 ? mm_offset(lots, mm->p.skew_ticks) : 0)};
+    /* pos + qty <= maxp, pos - qty >= -maxp, without overflow (0 <= maxp <= 2^62, qty < 2^32) */
+    int allowed[2] = {pos <= maxp - qty, pos >= qty - maxp};
+    static const uint8_t SIDE[2] = {'B', 'S'};
+    int n = 0;
+    for (int k = BID; k <= ASK; k++) {
+        mm_quote *q = &s->q[k];
+        if (q->cl_ord_id != 0) {
+            if ((!allowed[k] || (int64_t)q->price != want[k]) && !q->canceling) {
+                q->canceling = 1;
+                mm_intent(&out[n++], LL_INTENT_CANCEL, SIDE[k], loc, q->cl_ord_id, 0, 0);
+                mm->st.cancels++;
+            }
+            continue;
+        }
+        if (q->cooldown > 0) {
+            q->cooldown--;
+            continue;
+        }
+        if (allowed[k] && want[k] > 0 && want[k] <= UINT32_MAX && mm->next_id <= UINT32_MAX) {
+            *q = (mm_quote){(uint32_t)mm->next_id++, (uint32_t)want[k], 0, 0};
+            mm_intent(&out[n++], LL_INTENT_NEW, SIDE[k], loc, q->cl_ord_id, q->price, mm->p.qty);
+            mm->st.orders++;
+        }
+    }
+    return n;
+}
+
+/* The report's working order (Python's _by_id lookup), NULL if it is none of ours. */
+static mm_quote *mm_find(ll_bt_mm *mm, const ll_ts_report *r)
+{
+    mm_sym *s = &mm->sym[r->locate];
+    if (r->cl_ord_id == 0)
+        return NULL;
+    for (int k = BID; k <= ASK; k++)
+        if (s->q[k].cl_ord_id == r->cl_ord_id)
+            return &s->q[k];
+    return NULL;
+}
+
+/* Python's _gone: an order over (leaves 0) is no longer working. */
+static void mm_gone(ll_bt_mm *mm, const ll_ts_report *r)
+{
+    mm_quote *q = mm_find(mm, r);
+    if (q != NULL && r->leaves == 0)
+        q->cl_ord_id = q->price = 0, q->canceling = 0;
+}
+
+LL_EXPORT int ll_bt_mm_on_report(ll_bt_mm *mm, const ll_ts_report *r)
+{
+    if (mm == NULL || r == NULL)
+        return LL_EINVAL;
+    switch (r->kind) {
+    case LL_REPORT_ACCEPTED:
+        return LL_OK;
+    case LL_REPORT_EXECUTED:
+        mm->st.fills++;
+        mm->sym[r->locate].position = r->position;
+        mm_gone(mm, r);
+        return LL_OK;
+    case LL_REPORT_CANCELED:
+        mm_gone(mm, r);
+        return LL_OK;
+    default: { /* REJECTED, and (as pyimpl's loop hands them to on_reject) HALTED and any other kind */
+        mm->st.rejects++;
+        mm_quote *q = mm_find(mm, r);
+        if (q == NULL)
+            return LL_OK;
+        if (r->leaves == 0) { /* the order is over (refused, or a cancel refused because it had closed) */
+            if (!q->canceling)
+                q->cooldown = mm->p.reject_cooldown; /* refused: this side waits */
+            q->cl_ord_id = q->price = 0, q->canceling = 0;
+        } else /* a refused cancel: the order still works */
+            q->canceling = 0;
+        return LL_OK;
+    }
+    }
+}
+
+LL_EXPORT void ll_bt_mm_get_stats(const ll_bt_mm *mm, ll_bt_mm_stats *out)
+{
+    if (mm != NULL && out != NULL)
+        *out = mm->st;
+}
+
+LL_EXPORT int64_t ll_bt_mm_position(const ll_bt_mm *mm, uint16_t locate)
+{
+    return mm != NULL ? mm->sym[locate].position : 0;
+}
+
+static int mm_features(void *st, const ll_ts_snapshot *snap, ll_ts_intent *out)
+{
+    return ll_bt_mm_on_features(st, snap, out);
+}
+
+static int mm_report(void *st, const ll_ts_report *r) { return ll_bt_mm_on_report(st, r); }
+
+LL_EXPORT int ll_bt_run_mm(ll_bt *bt, ll_bt_mm *mm)
+{
+    ll_bt_strategy s = {mm_features, mm_report, mm};
+    return ll_bt_run_strategy(bt, mm ? &s : NULL);
 }
 
 /* ------------------------------------------------------------ results */
@@ -830,7 +1046,10 @@ LL_EXPORT int64_t ll_bt_layout_info(const char *what)
         SZ(ll_bt_mark), OFF(ll_bt_mark, ts_ns), OFF(ll_bt_mark, bid), OFF(ll_bt_mark, ask), OFF(ll_bt_mark, locate),
         SZ(ll_bt_order), OFF(ll_bt_order, decided_ns), OFF(ll_bt_order, arrive_ns), OFF(ll_bt_order, cl_ord_id),
         OFF(ll_bt_order, price), OFF(ll_bt_order, qty), OFF(ll_bt_order, locate), OFF(ll_bt_order, side),
-        SZ(ll_bt_stats), SZ(ll_ts_intent), SZ(ll_ts_snapshot), SZ(ll_ts_report),
+        SZ(ll_bt_stats), SZ(ll_bt_mm_stats), SZ(ll_bt_mm_params), OFF(ll_bt_mm_params, qty),
+        OFF(ll_bt_mm_params, skew_ticks), OFF(ll_bt_mm_params, max_position), OFF(ll_bt_mm_params, reject_cooldown),
+        OFF(ll_bt_mm_params, first_id), OFF(ll_bt_mm_params, symbols), OFF(ll_bt_mm_params, n_symbols),
+        {"mm_max_position", LL_BT_MM_MAX_POSITION}, SZ(ll_ts_intent), SZ(ll_ts_snapshot), SZ(ll_ts_report),
         {"max_intents", LL_BT_MAX_INTENTS}, {"max_ns", LL_BT_MAX_NS}, {"progress_every", LL_BT_PROGRESS_EVERY},
 #undef SZ
 #undef OFF

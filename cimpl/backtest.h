@@ -19,7 +19,9 @@
  *
  * The strategy is driven in one of two ways:
  *   - ll_bt_run(bt, sig): lab 7's C strategy (ll_ts_signal) is called inline;
- *     the whole stream runs in C;
+ *     the whole stream runs in C; ll_bt_run_mm(bt, mm) the same with lab 8's
+ *     market maker in C (ll_bt_mm, below), and ll_bt_run_strategy(bt, s) with
+ *     any C strategy behind the two-function interface ll_bt_strategy;
  *   - ll_bt_next(bt, n): the loop runs until the strategy must be called - a
  *     snapshot (a book update reached the engine) or a report - and returns
  *     it in the event slot (ll_bt_event_slot); the caller calls its strategy,
@@ -190,14 +192,79 @@ ll_ts_intent *ll_bt_intent_slots(ll_bt *bt);
  * that answer no snapshot, n too large, no latency set), a stream error in
  * strict mode (ll_bt_stream_error), LL_ENORES (a leg is full). */
 int ll_bt_next(ll_bt *bt, uint32_t n);
-/* The whole replay with lab 7's C strategy called inline (NULL: a strategy
- * that never answers, for timing the rest).  Returns at every event the
- * strategy does not take: PROGRESS, FLUSH, STOPPED, DONE, or an error. */
+/* A C strategy the loop calls inline: on_features writes the snapshot's
+ * answer into out (LL_BT_MAX_INTENTS slots) and returns how many; on_report
+ * takes every report (LL_REPORT_*: the strategy picks what it needs).  A
+ * negative return, or more intents than the slots, is an error of the loop
+ * (sticky, as any other).  state is the strategy's own, passed back. */
+typedef struct ll_bt_strategy {
+    int (*on_features)(void *state, const ll_ts_snapshot *snap, ll_ts_intent *out);
+    int (*on_report)(void *state, const ll_ts_report *r);
+    void *state;
+} ll_bt_strategy;
+
+/* The whole replay with a C strategy called inline (NULL: a strategy that
+ * never answers, for timing the rest).  Returns at every event the strategy
+ * does not take: PROGRESS, FLUSH, STOPPED, DONE, or an error. */
+int ll_bt_run_strategy(ll_bt *bt, const ll_bt_strategy *s);
+/* ll_bt_run_strategy with lab 7's C strategy (NULL: none). */
 int ll_bt_run(ll_bt *bt, ll_ts_signal *sig);
 /* Finish what is pending (the intents given with the next ll_bt_next, and
  * their reports), then return LL_BT_EV_STOPPED instead of going on: a
  * strategy failed, and the replay ends where it failed. */
 void ll_bt_stop(ll_bt *bt);
+
+/* ------------------------------------------------------------ the market maker in C */
+/* pyimpl.trading_system.MarketMaker's twin (the rules are MarketMakerParams'
+ * docstring): on each snapshot of a symbol it quotes, with both sides
+ * quoted, a bid at the best bid and an ask at the best ask, skewed by
+ * lots = position / qty (truncated toward zero) x skew_ticks ticks ($0.01)
+ * away from the touch on the side that would add to the inventory; a side
+ * only while one more fill keeps |position| <= max_position; one working
+ * order per (symbol, side): one at another price (or on a side no longer
+ * allowed) is cancelled, and the new one goes out once that cancel is
+ * confirmed; after a rejection the side waits reject_cooldown snapshots of
+ * its symbol.  The same intents as the Python class on the same calls (a
+ * test holds the two loops' results equal).  A price that does not fit an
+ * order (a bid at or below 0, an ask above UINT32_MAX) is not quoted; once
+ * the ids run out (cl_ord_id UINT32_MAX used) no new order is sent.  State by
+ * locate, sized at create: no allocation after it. */
+typedef struct ll_bt_mm_params {
+    uint32_t qty;             /* shares per order, >= 1 */
+    uint32_t skew_ticks;      /* ticks per lot of inventory */
+    int64_t max_position;     /* |position| cap, 0 .. LL_BT_MM_MAX_POSITION */
+    uint32_t reject_cooldown; /* snapshots of its symbol a side waits after a rejection */
+    uint32_t first_id;        /* its first cl_ord_id, >= 1 (then +1 per order) */
+    const uint16_t *symbols;  /* the locates it quotes (copied by create); NULL: every symbol */
+    uint32_t n_symbols;       /* how many (symbols non-NULL; 0: none) */
+    uint32_t pad_;
+} ll_bt_mm_params;
+
+#define LL_BT_MM_MAX_POSITION (1ll << 62)
+#define LL_BT_MM_TICK 100u /* ITCH price units per $0.01 (MarketMaker.TICK) */
+
+typedef struct ll_bt_mm ll_bt_mm;
+
+typedef struct ll_bt_mm_stats {
+    uint64_t fills, rejects; /* MarketMaker.fills / .rejects: EXECUTED reports; REJECTED, HALTED (and unknown) ones */
+    uint64_t orders, cancels; /* NEW and CANCEL intents written */
+} ll_bt_mm_stats;
+
+/* NULL on error with *err (if err) = LL_EINVAL (p NULL, qty 0, max_position
+ * out of range, first_id 0, symbols NULL with n_symbols > 0) or LL_ENORES. */
+ll_bt_mm *ll_bt_mm_create(const ll_bt_mm_params *p, int *err);
+void ll_bt_mm_destroy(ll_bt_mm *mm);
+/* on_features: the answer (at most 2 intents: bid side, then ask side) into
+ * out; returns how many, or LL_EINVAL (a NULL). */
+int ll_bt_mm_on_features(ll_bt_mm *mm, const ll_ts_snapshot *snap, ll_ts_intent out[2]);
+/* Any report (pyimpl's on_execution / on_cancel / on_reject / on_accept, by
+ * kind; HALTED and unknown kinds as on_reject).  LL_OK or LL_EINVAL. */
+int ll_bt_mm_on_report(ll_bt_mm *mm, const ll_ts_report *r);
+/* Its counts, and one symbol's position as the reports told it. */
+void ll_bt_mm_get_stats(const ll_bt_mm *mm, ll_bt_mm_stats *out);
+int64_t ll_bt_mm_position(const ll_bt_mm *mm, uint16_t locate);
+/* ll_bt_run_strategy with the market maker (NULL: none). */
+int ll_bt_run_mm(ll_bt *bt, ll_bt_mm *mm);
 
 /* ------------------------------------------------------------ results */
 /* The record buffer `which` (LL_BT_FILLS / MARKS / ORDERS): *rows = its

@@ -3,6 +3,7 @@ cimpl/backtest.h): the backtester loop in C.
 
     res = run(stream, ts.MarketMaker(), latency="constant:10000")       # a Python strategy
     res = run(stream, CSignal(Model.load("labs/models/mlp.npz")))       # lab 7's C strategy, inline
+    res = run(stream, CMarketMaker(ts.MarketMakerParams()))              # the market maker's C twin, inline
 
 The same `run` as pyimpl.backtest's, whose loop is the reference semantics:
 the same signature, the same `Result` (pyimpl's class: fills, marks,
@@ -16,6 +17,8 @@ Two ways to drive the strategy:
   pyimpl.trading_system.SignalStrategy) with lab 6's model in C; the whole
   replay is one C call (ll_bt_run), which returns only to hand over the
   records when a buffer fills;
+- `CMarketMaker(params)`: the market maker's C twin (ll_bt_mm, the rules of
+  pyimpl.trading_system.MarketMaker), inline in the same way (ll_bt_run_mm);
 - any Python strategy (on_features, on_execution, on_reject, ...): C runs
   until the strategy must be called and returns (ll_bt_next).  Each call
   costs one ctypes call, plus building the Snapshot or Report tuple from the
@@ -52,7 +55,7 @@ from . import oms as _coms
 from . import order_book as _cob
 from . import trading_system as _cts
 
-__all__ = ["BacktestError", "CSignal", "Fees", "Latency", "Result", "breakdown", "parse_latency", "run"]
+__all__ = ["BacktestError", "CMarketMaker", "CSignal", "Fees", "Latency", "Result", "breakdown", "parse_latency", "run"]
 
 
 def _sig(name: str, restype, *argtypes):
@@ -64,6 +67,16 @@ class _Config(Structure):  # ll_bt_config
     _fields_ = [("stream", c_void_p), ("len", c_uint64), ("maker_fee", c_double), ("taker_fee", c_double),
                 ("lenient", c_uint32), ("progress", c_uint32), ("skip_reports", c_uint32),
                 ("leg_capacity", c_uint32), ("record_rows", c_uint32), ("pad_", c_uint32)]
+
+
+class _MMParams(Structure):  # ll_bt_mm_params
+    _fields_ = [("qty", c_uint32), ("skew_ticks", c_uint32), ("max_position", c_int64),
+                ("reject_cooldown", c_uint32), ("first_id", c_uint32), ("symbols", c_void_p),
+                ("n_symbols", c_uint32), ("pad_", c_uint32)]
+
+
+class _MMStats(Structure):  # ll_bt_mm_stats
+    _fields_ = [(n, c_uint64) for n in ("fills", "rejects", "orders", "cancels")]
 
 
 _STATS = ("frames", "events", "book_updates", "snapshots", "orders_sent", "cancels_sent", "rejects", "fills",
@@ -136,6 +149,13 @@ _signal_create = _sig("ll_ts_signal_create", c_void_p, c_void_p, POINTER(_cts.Si
 _signal_destroy = _sig("ll_ts_signal_destroy", None, c_void_p)
 _signal_on_features = _sig("ll_ts_signal_on_features", c_int, c_void_p, c_void_p, c_void_p)
 _signal_on_report = _sig("ll_ts_signal_on_report", c_int, c_void_p, c_void_p)
+_mm_create = _sig("ll_bt_mm_create", c_void_p, POINTER(_MMParams), POINTER(c_int))
+_mm_destroy = _sig("ll_bt_mm_destroy", None, c_void_p)
+_mm_on_features = _sig("ll_bt_mm_on_features", c_int, c_void_p, c_void_p, c_void_p)
+_mm_on_report = _sig("ll_bt_mm_on_report", c_int, c_void_p, c_void_p)
+_mm_get_stats = _sig("ll_bt_mm_get_stats", None, c_void_p, POINTER(_MMStats))
+_mm_position = _sig("ll_bt_mm_position", c_int64, c_void_p, ctypes.c_uint16)
+_run_mm = _sig("ll_bt_run_mm", c_int, c_void_p, c_void_p)
 
 MAX_INTENTS = layout_info(b"max_intents")  # intents one snapshot can be answered with
 _MAX_NS = layout_info(b"max_ns")
@@ -144,10 +164,13 @@ _MAX_NS = layout_info(b"max_ns")
 def _layout_disagreements() -> list[str]:
     """What libbacktest.so and this module lay out differently (checked at import)."""
     sizes = {"ll_bt_config": ctypes.sizeof(_Config), "ll_bt_stats": ctypes.sizeof(_Stats),
+             "ll_bt_mm_params": ctypes.sizeof(_MMParams), "ll_bt_mm_stats": ctypes.sizeof(_MMStats),
              "ll_bt_fill": _FILL.itemsize, "ll_bt_mark": _MARK.itemsize, "ll_bt_order": _ORDER.itemsize,
              "ll_ts_snapshot": ts.SNAPSHOT.size, "ll_ts_report": ts.REPORT.size, "ll_ts_intent": ts.INTENT.size}
     bad = [f"sizeof {k}" for k, v in sizes.items() if layout_info(f"sizeof {k}".encode()) != v]
-    offsets = [("ll_bt_config", f, getattr(_Config, f).offset) for f, _ in _Config._fields_ if f != "pad_"]
+    offsets = [(name, f, getattr(st, f).offset)
+               for name, st in (("ll_bt_config", _Config), ("ll_bt_mm_params", _MMParams))
+               for f, _ in st._fields_ if f != "pad_"]
     for name, dt in (("ll_bt_fill", _FILL), ("ll_bt_mark", _MARK), ("ll_bt_order", _ORDER)):
         offsets += [(name, f, dt.fields[f][1]) for f in dt.names]
     offsets += [("ll_bt_event", "events", 8), ("ll_bt_event", "snap", _EV_PAYLOAD),
@@ -241,13 +264,88 @@ class CSignal(_lib.Owned):
     on_reject = on_cancel = on_accept = on_execution
 
 
+class CMarketMaker(_lib.Owned):
+    """The market maker's C twin (backtest.c's ll_bt_mm: the rules of
+    pyimpl.trading_system.MarketMaker, MarketMakerParams' docstring).  Given
+    to `run`, it is called inline by the C loop (ll_bt_run_mm): no Python per
+    event.  It also has the strategy interface (one ctypes call per call), so
+    pyimpl's loop can drive it too.  It keeps its state (positions, working
+    orders, cooldowns) from one run to the next: use a new one per backtest.
+
+    The C side takes what a C order can carry: qty 1..2^32-1, skew_ticks and
+    reject_cooldown 0..2^32-1, max_position 0..2^62, symbols locates 0..65535
+    (ValueError otherwise).  A quote whose price would not fit one (a bid at or
+    below 0, an ask above 2^32-1) is not sent, where the Python class would
+    send it and have it refused."""
+
+    _free, _what = _mm_destroy, "C market maker"
+
+    def __init__(self, params: ts.MarketMakerParams = ts.MarketMakerParams(), first_id: int = 1) -> None:
+        if not isinstance(params, ts.MarketMakerParams):
+            raise TypeError(f"expected a pyimpl.trading_system.MarketMakerParams, got {type(params).__name__}")
+        self.params = params
+        syms = () if params.symbols is None else tuple(params.symbols)
+        for name, v, lo, hi in (("qty", params.qty, 1, 2**32 - 1), ("skew_ticks", params.skew_ticks, 0, 2**32 - 1),
+                                ("max_position", params.max_position, 0, layout_info(b"mm_max_position")),
+                                ("reject_cooldown", params.reject_cooldown, 0, 2**32 - 1),
+                                ("first_id", first_id, 1, 2**32 - 1),
+                                *(("symbols", x, 0, 65535) for x in syms)):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"C market maker: {name} must be an integer in {lo}..{hi}, got {v!r}")
+        self._syms = (ctypes.c_uint16 * max(len(syms), 1))(*syms)
+        p = _MMParams(qty=params.qty, skew_ticks=params.skew_ticks, max_position=params.max_position,
+                      reject_cooldown=params.reject_cooldown, first_id=first_id,
+                      symbols=None if params.symbols is None else ctypes.addressof(self._syms), n_symbols=len(syms))
+        err = c_int(0)
+        self._h = _mm_create(ctypes.byref(p), ctypes.byref(err))
+        if not self._h:
+            _check_err(err, "C market maker")
+        self._snap = ctypes.create_string_buffer(ts.SNAPSHOT.size)
+        self._out = ctypes.create_string_buffer(2 * ts.INTENT.size)
+        self._rep = ctypes.create_string_buffer(ts.REPORT.size)
+
+    def _stats(self) -> _MMStats:
+        st = _MMStats()
+        _mm_get_stats(self._handle(), ctypes.byref(st))
+        return st
+
+    @property
+    def fills(self) -> int:
+        return self._stats().fills
+
+    @property
+    def rejects(self) -> int:
+        return self._stats().rejects
+
+    def position(self, locate: int) -> int:
+        """The symbol's position as the reports told it (MarketMaker.position.get(locate, 0))."""
+        if isinstance(locate, bool) or not isinstance(locate, int) or not 0 <= locate <= 65535:
+            raise ValueError(f"locate must be an integer in 0..65535, got {locate!r}")
+        return _mm_position(self._handle(), locate)
+
+    # the strategy interface, for a loop that calls it from Python
+    def on_features(self, snap: ts.Snapshot) -> list[ts.Intent]:
+        self._snap.raw = ts.pack_snapshot(snap)
+        n = _lib.check(_mm_on_features(self._handle(), self._snap, self._out), "C market maker")
+        return [ts.unpack_intent(self._out.raw, i * ts.INTENT.size) for i in range(n)]
+
+    def on_execution(self, r: ts.Report) -> None:  # C takes every report and reads its kind
+        self._rep.raw = ts.pack_report(r)
+        _lib.check(_mm_on_report(self._handle(), self._rep), "C market maker")
+
+    on_reject = on_cancel = on_accept = on_execution
+
+
+_INLINE = (CSignal, CMarketMaker)  # C strategies the C loop calls itself
+
+
 # ------------------------------------------------------------ run
 def run(stream, strategy, *, latency: Latency | str = "constant:0", fees: Fees = Fees(),
         risk: _poms.RiskLimits | None = None, lenient: bool = False, max_orders: int | None = None,
         progress=None) -> Result:
     """pyimpl.backtest.run's backtest, in C: the same arguments, the same
     Result, the same exceptions (pyimpl.backtest.run says what each is).
-    `strategy`: a CSignal (called inline in C) or any Python strategy."""
+    `strategy`: a CSignal or a CMarketMaker (called inline in C) or any Python strategy."""
     if isinstance(latency, str):
         latency = parse_latency(latency)
     if not isinstance(latency, Latency):
@@ -314,7 +412,7 @@ class _Backtest:
         self._chunks = {name: [] for _, name, _ in _RECORDS}
         t0 = time.perf_counter()
         try:
-            if isinstance(self.strategy, (CSignal, _Silent)):
+            if isinstance(self.strategy, (*_INLINE, _Silent)):
                 self._drive_c(progress)
             else:
                 self._drive_python(progress)
@@ -360,7 +458,7 @@ class _Backtest:
         """pyimpl's report handlers, by report kind, and the mask of the kinds
         with none (C does not hand those out: no call for nothing)."""
         s = self.strategy
-        if isinstance(s, (CSignal, _Silent)):
+        if isinstance(s, (*_INLINE, _Silent)):
             return [], 0
         by_kind = {ts.REPORT_EXECUTED: s.on_execution, ts.REPORT_REJECTED: s.on_reject,
                    ts.REPORT_CANCELED: getattr(s, "on_cancel", s.on_reject),
@@ -376,9 +474,10 @@ class _Backtest:
         """The C strategy inline: C returns only for what it cannot do itself."""
         h = self._h
         sig = None if isinstance(self.strategy, _Silent) else self.strategy._handle()
+        drive = _run_mm if isinstance(self.strategy, CMarketMaker) else _run
         self._ev = _view(_event_slot(h), layout_info(b"sizeof ll_bt_event"))
         while True:
-            k = _run(h, sig)
+            k = drive(h, sig)
             if k == FLUSH:
                 self._take_records()
             elif k == PROGRESS:

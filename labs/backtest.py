@@ -8,8 +8,10 @@ pyimpl.backtest, the reference), then labs/analytics.py over its fills.
 Records of lab `backtest`:
 - events_per_s: ITCH messages through book, features, strategy and the
   simulated exchange per second of wall time.  impl "c": the C strategy
-  inside the C loop; "python": the Python market maker called on every book
-  update from the C loop (variants: "signal", the Python signal strategy
+  inside the C loop (variants: "mm", the market maker's C twin inside the C
+  loop; "mm-one-symbol", the same on one symbol's messages, the
+  peer:hftbacktest record's work); "python": the Python market maker called
+  on every book update from the C loop (variants: "signal", the Python signal strategy
   with its NumPy model; "pure-python", the whole loop in Python;
   "one-symbol", the market maker on one symbol's messages, hftbacktest's
   work); "peer:hftbacktest" (the same market maker on its L3 FIFO queue
@@ -37,12 +39,13 @@ from pyimpl import trading_system as ts
 from .lab import Lab, Measurement, Metric, Size, Skip, Workload
 
 HERE = Path(__file__).resolve().parent
-STRATEGY_PARAMS = {"mm": ts.MarketMakerParams, "signal": ts.SignalParams, "c": ts.SignalParams}
+STRATEGY_PARAMS = {"mm": ts.MarketMakerParams, "signal": ts.SignalParams, "c": ts.SignalParams,
+                   "c-mm": ts.MarketMakerParams}
 # The limits each example runs under: the signal strategy under lab 7's (the same as live, so live and
 # backtest are comparable); the market maker under limits written for market making (it sends an order
 # every few book updates, which lab 7's 200 orders/s would throttle at once) - the same checks, other numbers.
 RISK_FILES = {"mm": HERE / "08-backtest" / "risk-mm.toml", "signal": HERE / "07-trading-system" / "risk.toml",
-              "c": HERE / "07-trading-system" / "risk.toml"}
+              "c": HERE / "07-trading-system" / "risk.toml", "c-mm": HERE / "08-backtest" / "risk-mm.toml"}
 DEFAULT_LATENCY = "constant:10000"  # 10 us each way: the order of lab 7's measured medians (the guide's table)
 PERMISSIVE = _oms.RiskLimits(max_order_qty=0, max_order_notional=0, collar_ticks=0, max_long=0, max_short=0,
                              max_gross_notional=0, max_open_orders=0, rate_orders_symbol=0, rate_orders_total=0,
@@ -54,7 +57,7 @@ def risk_limits(strategy: str, path: str | Path | None = None) -> _oms.RiskLimit
 
 
 def make_strategy(name: str, params: dict | None = None, model: str = "numpy"):
-    """The strategy object for a CLI name ("mm", "signal", "c") and its
+    """The strategy object for a CLI name ("mm", "signal", "c", "c-mm") and its
     parameters (fields of STRATEGY_PARAMS[name]); ValueError naming a bad one."""
     if name not in STRATEGY_PARAMS:
         raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGY_PARAMS)}")
@@ -69,6 +72,10 @@ def make_strategy(name: str, params: dict | None = None, model: str = "numpy"):
     p = cls(**params)
     if name == "mm":
         return ts.MarketMaker(p)
+    if name == "c-mm":
+        from cimpl import backtest as cbt
+
+        return cbt.CMarketMaker(p)
     from .ml_inference import MODEL_FILES, MODELS_DIR
 
     if name == "c":
@@ -173,8 +180,17 @@ def run_events(impl: str, size: Size) -> list[Measurement]:
     if impl == "c":
         strat = lambda: make_strategy("c")  # noqa: E731
         v, extra, _ = _timed(lambda: backtest(stream, strat(), latency=lat, risk=risk_limits("c")), reps)
-        return [Measurement("events_per_s", v, None, {**common, **extra, "strategy": "the C signal strategy "
-                            "(lab 7's ll_ts_signal, lab 6's MLP in C) inside the C loop"})]
+        out = [Measurement("events_per_s", v, None, {**common, **extra, "strategy": "the C signal strategy "
+                           "(lab 7's ll_ts_signal, lab 6's MLP in C) inside the C loop"})]
+        loc = busiest_symbol(stream)
+        one = one_symbol(stream, loc)
+        for variant, data, params, risk, what in (
+                ("mm", stream, None, risk_limits("c-mm"), "the market maker's C twin (ll_bt_mm) inside the C loop"),
+                ("mm-one-symbol", one, {"symbols": (loc,)}, PERMISSIVE,
+                 f"the market maker's C twin on locate {loc}'s messages only (hftbacktest's work), C loop")):
+            v, extra, _ = _timed(lambda: backtest(data, make_strategy("c-mm", params), latency=lat, risk=risk), reps)
+            out.append(Measurement("events_per_s", v, variant, {**common, **extra, "strategy": what}))
+        return out
     if impl == "python":
         out = []
         cases = [(None, "mm", "c", stream, "the Python market maker on every book update, C loop"),
@@ -322,12 +338,23 @@ def run_live_gap(impl: str, size: Size) -> list[Measurement]:
                 for r in bt.itertuples()]
     live_pnl, bt_pnl = _pnl(live_fills, marks), _pnl(bt_fills, marks)
     live_orders = live.counts["engine"].get("orders", 0)
+    # where the two paths part: the first order (in sending order) that differs in id, symbol, side, price or size
+    lo = [(o["cl_ord_id"], o["locate"], o["side"], o["price"], o["qty"]) for o in live.records["oms"]["orders"]]
+    bo = list(zip(*(res.orders[k] for k in ("cl_ord_id", "locate", "side", "price", "qty"))))
+    first = next((i for i, (a, b) in enumerate(zip(lo, bo)) if a != b), min(len(lo), len(bo)))
+    eng = live.counts["engine"]
     detail = {"messages": n, "rate": RATE, "latency": lat.describe(), "live_fills": len(live_fills),
               "backtest_fills": len(bt_fills), "live_orders": live_orders, "backtest_orders": res.orders_sent,
               "live_shares": sum(f[2] for f in live_fills), "backtest_shares": sum(f[2] for f in bt_fills),
               "live_pnl": live_pnl, "backtest_pnl": bt_pnl, "live_rejects": live.counts["engine"].get("rejects"),
               "backtest_rejects": res.rejects, "live_reconciled": live.reconciled,
               "common_fills": len(set(live_fills) & set(bt_fills)),
+              "first_different_order": first, "live_order_there": list(lo[first]) if first < len(lo) else None,
+              "backtest_order_there": list(bo[first]) if first < len(bo) else None,
+              "live_rejects_by_reason": live.counts.get("risk_rejects", {}),
+              "backtest_rejects_by_reason": res.rejects_by_reason,
+              "live_snapshots": eng.get("snaps"), "live_dropped": eng.get("dropped"),
+              "backtest_snapshots": res.snapshots,
               "pnl_marked_at": "the backtest's last mid per symbol, before fees (the same marks for both)"}
     return [Measurement("live_gap_fills", float(len(bt_fills) - len(live_fills)), None, detail),
             Measurement("live_gap_orders", float(res.orders_sent - live_orders), None, detail),
@@ -366,7 +393,7 @@ LAB = Lab(
     workloads=(
         Workload("events", run_events, ("c", "python", "peer:hftbacktest", "peer:vectorbt"), ("events_per_s",),
                  "events per second of the backtest loop: C strategy, Python strategies, pure Python, the peers",
-                 variants=(None, "signal", "pure-python", "one-symbol")),
+                 variants=(None, "signal", "pure-python", "one-symbol", "mm", "mm-one-symbol")),
         Workload("analytics", run_analytics, ("c", "python"), ANALYTICS,
                  "the example strategies' analytics on the simulated stream", variants=(None, "mm", "signal")),
         Workload("live-gap", run_live_gap, ("python",), ("live_gap_fills", "live_gap_orders", "live_gap_pnl"),

@@ -11,7 +11,7 @@
   latencylab system [--strategy c|python] [--model numpy|c] [--messages N | --duration S] [--rate R] ...
                                         lab 7: the trading system, three processes, a live dashboard
   latencylab system kill                trip the kill switch of the system running on this machine
-  latencylab backtest [--itch FILE | --seed S --messages N] [--strategy mm|signal|c] [--latency SPEC]
+  latencylab backtest [--itch FILE | --seed S --messages N] [--strategy mm|signal|c|c-mm] [--latency SPEC]
                       [--fees FILE] [--risk FILE] [--param K=V ...] [--sweep GRID.toml [--scheduler ADDR]] [--out DIR]
                                         lab 8: the strategy through the backtester; report, plots, results.json
   latencylab machine                    the machine and its floors
@@ -351,10 +351,11 @@ def cmd_backtest(args: argparse.Namespace, console: Console) -> int:
     (out / "report.md").write_text(report_md)
     plots_written = analytics.plot(a, res.fills_frame(), res.marks_frame(), out)
     res.fills_frame().to_csv(out / "fills.csv", index=False)
-    records = [{"lab": "backtest", "metric": k, "impl": "c" if args.strategy == "c" else "python",
+    impl = "c" if args.strategy in ("c", "c-mm") else "python"
+    records = [{"lab": "backtest", "metric": k, "impl": impl,
                 "variant": args.strategy, "value": float(v), **({"config": config} if k == "pnl" else {})}
                for k, v in a.summary.items() if isinstance(v, (int, float))]
-    records.append({"lab": "backtest", "metric": "events_per_s", "impl": "c" if args.strategy == "c" else "python",
+    records.append({"lab": "backtest", "metric": "events_per_s", "impl": impl,
                     "variant": args.strategy, "value": res.events_per_s, "unit": "msg/s"})
     (out / "results.json").write_text(json.dumps({"machine": machine.info(), "records": records}, indent=1,
                                                  default=str) + "\n")
@@ -434,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--itch", metavar="FILE", help="a framed ITCH 5.0 file instead of the simulated feed")
     p.add_argument("--seed", type=int, default=0, help="the simulated feed's seed")
     p.add_argument("--messages", type=int, default=200_000, help="order-flow messages of the simulated feed")
-    p.add_argument("--strategy", choices=("mm", "signal", "c"), default="mm",
-                   help="mm: the market maker; signal: lab 7's Python signal strategy; c: its C twin, in the C loop")
+    p.add_argument("--strategy", choices=("mm", "signal", "c", "c-mm"), default="mm",
+                   help="mm: the market maker; signal: lab 7's Python signal strategy; c: its C twin, in the C loop; "
+                        "c-mm: the market maker's C twin, inside the C loop")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a strategy parameter (MarketMakerParams / SignalParams fields), repeatable")
     p.add_argument("--latency", default="constant:10000", metavar="SPEC",

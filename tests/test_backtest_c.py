@@ -9,7 +9,8 @@ order manager's and the exchange's counters, reconciliation, the kill
 switch, and on a failure the exception, its event index and the partial
 result.  The strategies: lab 8's market maker and lab 7's signal strategy
 in Python, called back from C per snapshot; lab 7's C strategy (CSignal)
-inline in C, held to the Python signal strategy's fills."""
+inline in C, held to the Python signal strategy's fills; the market maker's
+C twin (CMarketMaker) inline in C, held to the Python market maker's run."""
 
 from __future__ import annotations
 
@@ -161,6 +162,133 @@ def test_any_seed_and_latency_gives_the_same_run(seed, lat, permissive, skew):
     s = simulate(1200, seed)
     make = lambda: ts.MarketMaker(ts.MarketMakerParams(skew_ticks=skew, max_position=200))  # noqa: E731
     assert_same(*both(s, make, latency="constant:{},{},{}".format(*lat), risk=PERMISSIVE if permissive else None))
+
+
+# ------------------------------------------------------------ the market maker's C twin, inline
+@pytest.mark.parametrize("latency", ["constant:0", "constant:3000", "constant:1000,20000,5000"])
+@pytest.mark.parametrize("symbols", [None, (1,)], ids=["every-symbol", "locate-1"])
+@pytest.mark.parametrize("risk", ["permissive", "signal", "mm"])
+def test_the_c_market_maker_inline_gets_the_python_market_makers_run(stream, latency, symbols, risk):
+    """CMarketMaker inside the C loop against MarketMaker in pyimpl's loop:
+    the same rules, so the same intents on the same calls, and the whole
+    Result equal.  max_position 200 (two lots) makes the cap bind and the
+    skew move the quotes; lab 7's limits (risk "signal") throttle the market
+    maker at once, so the rejects and the cooldown after them run."""
+    limits = PERMISSIVE if risk == "permissive" else lbt.risk_limits(risk)
+    for skew in (0, 1, 2):
+        params = ts.MarketMakerParams(skew_ticks=skew, max_position=200, symbols=symbols)
+        with cbt.CMarketMaker(params) as mm:
+            c = cbt.run(stream, mm, latency=latency, risk=limits)
+            assert mm.fills == len(c.fills["qty"])
+        p = pbt.run(stream, ts.MarketMaker(params), latency=latency, risk=limits)
+        assert_same(c, p)
+        assert c.config["strategy"] == "CMarketMaker"
+        assert p.orders_sent > 20 and p.cancels_sent > 10 and len(p.fills["qty"]) > 3  # about something
+        if symbols is not None:
+            assert set(p.orders["locate"]) == set(symbols) and len(set(p.marks["locate"])) > 1
+        if risk == "signal":
+            assert p.rejects > 10 and all(r.startswith("RATE") for r in p.rejects_by_reason)  # the cooldown ran
+        else:
+            assert p.rejects == 0
+
+
+def test_the_c_market_maker_keeps_the_python_ones_books(stream):
+    """Its positions and counts after a run are the Python market maker's;
+    and its Python interface, driven by pyimpl's loop, is the same run again."""
+    params = ts.MarketMakerParams(max_position=300, skew_ticks=2)
+    py = ts.MarketMaker(params)
+    p = pbt.run(stream, py, latency="constant:1000,20000,5000")  # lab 7's limits: rejects too
+    with cbt.CMarketMaker(params) as a, cbt.CMarketMaker(params) as b:
+        assert_same(cbt.run(stream, a, latency="constant:1000,20000,5000"), p)
+        assert_same(pbt.run(stream, b, latency="constant:1000,20000,5000"), p)
+        for mm in (a, b):
+            assert (mm.fills, mm.rejects) == (py.fills, py.rejects) and py.rejects > 0
+            assert {loc: mm.position(loc) for loc in p.symbols} == {loc: py.position.get(loc, 0) for loc in p.symbols}
+        assert any(py.position.values())
+
+
+def test_the_c_market_maker_through_the_kill_switch(stream):
+    """The kill switch: the HALTED report, then the refusals - new orders
+    (LOSS: the side cools down) and cancels of orders the kill switch is
+    already cancelling (CANCEL_PENDING: the order still works)."""
+    for latency in ("constant:1000", "constant:1000,20000,5000"):
+        kw = {"latency": latency, "risk": PERMISSIVE.replace(max_loss=1)}
+        params = ts.MarketMakerParams(max_position=200)
+        with cbt.CMarketMaker(params) as mm:
+            c = cbt.run(stream, mm, **kw)
+        p = pbt.run(stream, ts.MarketMaker(params), **kw)
+        assert_same(c, p)
+        assert c.halted == Risk.LOSS and c.reconciled
+        assert p.rejects_by_reason.get("LOSS", 0) > 10 and p.rejects_by_reason.get("CANCEL_PENDING", 0) > 0
+
+
+def test_the_c_market_maker_quotes_only_its_symbols(stream):
+    none = ts.MarketMakerParams(symbols=())
+    with cbt.CMarketMaker(none) as mm:
+        res = cbt.run(stream, mm, risk=PERMISSIVE)
+    assert res.orders_sent == 0 and res.snapshots > 0
+    assert_same(res, pbt.run(stream, ts.MarketMaker(none), risk=PERMISSIVE))
+    two = ts.MarketMakerParams(symbols=(2, 1, 2, 60000))  # repeats and a locate the stream never uses
+    with cbt.CMarketMaker(two) as mm:
+        res = cbt.run(stream, mm, risk=PERMISSIVE)
+    assert set(res.orders["locate"]) == {1, 2}
+    assert_same(res, pbt.run(stream, ts.MarketMaker(two), risk=PERMISSIVE))
+
+
+def test_the_c_market_maker_one_symbol_stream(stream):
+    """The work of the hftbacktest record: one symbol's messages, quoted on that symbol only."""
+    loc = lbt.busiest_symbol(stream)
+    one = lbt.one_symbol(stream, loc)
+    params = ts.MarketMakerParams(symbols=(loc,))
+    with cbt.CMarketMaker(params) as mm:
+        c = cbt.run(one, mm, latency="constant:10000", risk=PERMISSIVE)
+    assert_same(c, pbt.run(one, ts.MarketMaker(params), latency="constant:10000", risk=PERMISSIVE))
+    assert c.orders_sent > 10 and set(c.marks["locate"]) == {loc}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 40), lat=st.lists(st.integers(0, 60_000), min_size=3, max_size=3),
+       risk=st.sampled_from(["permissive", "signal", "mm"]), skew=st.integers(0, 3),
+       max_position=st.sampled_from([0, 100, 200, 500]), cooldown=st.sampled_from([0, 1, 50]))
+def test_the_c_market_maker_on_any_seed_and_latency(seed, lat, risk, skew, max_position, cooldown):
+    s = simulate(1200, seed)
+    params = ts.MarketMakerParams(skew_ticks=skew, max_position=max_position, reject_cooldown=cooldown)
+    kw = {"latency": "constant:{},{},{}".format(*lat), "risk": PERMISSIVE if risk == "permissive"
+          else lbt.risk_limits(risk)}
+    with cbt.CMarketMaker(params) as mm:
+        c = cbt.run(s, mm, **kw)
+    assert_same(c, pbt.run(s, ts.MarketMaker(params), **kw))
+
+
+def test_the_labs_c_mm_strategy_is_the_c_market_maker(stream):
+    """labs.backtest's "c-mm": CMarketMaker with the market maker's parameters and risk file."""
+    assert lbt.STRATEGY_PARAMS["c-mm"] is ts.MarketMakerParams and lbt.RISK_FILES["c-mm"] == lbt.RISK_FILES["mm"]
+    mm = lbt.make_strategy("c-mm", {"skew_ticks": 2, "symbols": [1]})
+    assert isinstance(mm, cbt.CMarketMaker) and mm.params == ts.MarketMakerParams(skew_ticks=2, symbols=(1,))
+    c = lbt.backtest(stream, mm, latency="constant:10000", risk=lbt.risk_limits("c-mm"))
+    p = lbt.backtest(stream, lbt.make_strategy("mm", {"skew_ticks": 2, "symbols": [1]}), loop="python",
+                     latency="constant:10000", risk=lbt.risk_limits("mm"))
+    assert_same(c, p)
+    with pytest.raises(ValueError, match="has no parameter"):
+        lbt.make_strategy("c-mm", {"enter": 0.6})
+
+
+def test_the_c_market_makers_bad_arguments():
+    with pytest.raises(TypeError, match="MarketMakerParams"):
+        cbt.CMarketMaker(ts.SignalParams())
+    for bad in ({"qty": 0}, {"qty": 2**32}, {"max_position": -1}, {"skew_ticks": -1}, {"reject_cooldown": 1.5},
+                {"symbols": (1, 65536)}, {"symbols": (-1,)}, {"qty": True}):
+        with pytest.raises(ValueError, match="C market maker: .* must be an integer in"):
+            cbt.CMarketMaker(ts.MarketMakerParams(**bad))
+    with pytest.raises(ValueError, match="first_id"):
+        cbt.CMarketMaker(ts.MarketMakerParams(), first_id=0)
+    mm = cbt.CMarketMaker()
+    with pytest.raises(ValueError, match="locate"):
+        mm.position(70000)
+    mm.close()
+    with pytest.raises(ValueError, match="C market maker is closed"):
+        cbt.run(simulate(200, 1), mm)
+    assert cbt.layout_info(b"sizeof ll_bt_mm_params") == 40
 
 
 # ------------------------------------------------------------ the kill switch, the feed's faults

@@ -28,9 +28,9 @@ SEVEN = {
 
 def test_the_labs_in_order():
     labs = registry.all_labs()
-    assert [lab.number for lab in labs] == [1, 2, 3, 4, 5, 6, 7]
+    assert [lab.number for lab in labs] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert [lab.id for lab in labs] == ["shm-basics", "false-sharing", "spsc-ring", "memory-ordering", "order-book",
-                                        "ml-inference", "trading-system"]
+                                        "ml-inference", "trading-system", "backtest"]
     assert labs[0].available and labs[0].guide == "labs/01-shm-basics/README.md"
 
 

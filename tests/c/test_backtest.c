@@ -15,6 +15,12 @@
  *   joins the queue when it arrives;
  * - mode a: lab 7's C strategy inline (a logistic model that always says
  *   "up": it buys at the ask and crosses), and a strategy that never answers;
+ * - the C market maker (ll_bt_mm): by hand, call by call (quotes, cancels
+ *   on a move, the new quote once the cancel is confirmed, the cooldown
+ *   after a reject, a refused cancel, the skew, the cap, its symbols, ids
+ *   running out, extreme positions, bad input); and inline in the loop
+ *   (ll_bt_run_mm) on the hand stream: it joins both sides, its bid fills,
+ *   and it re-quotes the bid one tick lower (skewed by the new position);
  * - FLUSH with small record buffers: every mark read once;
  * - bad input: NULLs, used pieces, latency arrays of the wrong length or
  *   out of range, intents that answer no snapshot; a truncated stream
@@ -214,6 +220,257 @@ static void test_c_strategy(void)
     ll_ml_model_destroy(m);
 }
 
+/* ------------------------------------------------------------ the market maker */
+static ll_ts_snapshot mm_snap(uint16_t locate, uint32_t bid, uint32_t ask)
+{
+    ll_ts_snapshot s;
+    memset(&s, 0, sizeof s);
+    s.locate = locate, s.bid = bid, s.ask = ask;
+    return s;
+}
+
+static ll_ts_report mm_report(uint8_t kind, uint8_t side, uint16_t locate, uint32_t cid, uint32_t leaves,
+                              int64_t position)
+{
+    ll_ts_report r;
+    memset(&r, 0, sizeof r);
+    r.kind = kind, r.side = side, r.locate = locate, r.cl_ord_id = cid, r.leaves = leaves, r.position = position;
+    return r;
+}
+
+#define BIDP (100 * P)
+#define ASKP (100 * P + 100)
+
+static void test_mm_by_hand(void)
+{
+    int err;
+    uint16_t syms[2] = {5, 9};
+    ll_bt_mm_params p = {.qty = 100, .skew_ticks = 1, .max_position = 200, .reject_cooldown = 2, .first_id = 1,
+                         .symbols = syms, .n_symbols = 2};
+    ll_bt_mm *mm = ll_bt_mm_create(&p, &err);
+    CHECK(mm != NULL && err == LL_OK);
+    ll_ts_intent out[2];
+    ll_ts_snapshot s = mm_snap(5, BIDP, ASKP);
+    ll_ts_report r;
+    /* both sides at the touch, bid first */
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 2);
+    CHECK(out[0].kind == LL_INTENT_NEW && out[0].side == 'B' && out[0].price == BIDP && out[0].cl_ord_id == 1);
+    CHECK(out[1].kind == LL_INTENT_NEW && out[1].side == 'S' && out[1].price == ASKP && out[1].cl_ord_id == 2);
+    CHECK(out[0].qty == 100 && out[0].locate == 5);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 0); /* still right: nothing */
+    /* not its symbol, or a side empty: nothing */
+    ll_ts_snapshot other = mm_snap(6, BIDP, ASKP), empty = mm_snap(5, 0, ASKP);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &other, out), 0);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &empty, out), 0);
+    /* the touch moves: both cancelled, once */
+    s = mm_snap(5, BIDP + 100, ASKP + 100);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 2);
+    CHECK(out[0].kind == LL_INTENT_CANCEL && out[0].cl_ord_id == 1 && out[1].kind == LL_INTENT_CANCEL &&
+          out[1].cl_ord_id == 2);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 0); /* the cancels are out: wait */
+    /* the bid's cancel confirmed: the new bid goes out; the ask still waits */
+    r = mm_report(LL_REPORT_ACCEPTED, 'B', 5, 1, 100, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    r = mm_report(LL_REPORT_CANCELED, 'B', 5, 1, 0, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].kind == LL_INTENT_NEW && out[0].side == 'B' && out[0].price == BIDP + 100 && out[0].cl_ord_id == 3);
+    /* that bid is refused: the bid waits 2 snapshots, then quotes again */
+    r = mm_report(LL_REPORT_REJECTED, 'B', 5, 3, 0, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    r = mm_report(LL_REPORT_CANCELED, 'S', 5, 2, 0, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1); /* the ask only */
+    CHECK(out[0].side == 'S' && out[0].price == ASKP + 100 && out[0].cl_ord_id == 4);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 0);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].side == 'B' && out[0].cl_ord_id == 5);
+    /* a refused cancel (leaves > 0): the order still works, and is cancelled again */
+    s = mm_snap(5, BIDP, ASKP + 100);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].kind == LL_INTENT_CANCEL && out[0].cl_ord_id == 5);
+    r = mm_report(LL_REPORT_REJECTED, 'B', 5, 5, 100, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].kind == LL_INTENT_CANCEL && out[0].cl_ord_id == 5);
+    /* a cancel refused because the order had closed (leaves 0, cancelling): gone, no cooldown */
+    r = mm_report(LL_REPORT_REJECTED, 'B', 5, 5, 0, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].kind == LL_INTENT_NEW && out[0].side == 'B' && out[0].price == BIDP && out[0].cl_ord_id == 6);
+    /* the ask fills: short 100, one lot: the ask is skewed one tick up */
+    r = mm_report(LL_REPORT_EXECUTED, 'S', 5, 4, 0, -100);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_position(mm, 5), -100);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].side == 'S' && out[0].price == ASKP + 200 && out[0].cl_ord_id == 7);
+    /* short 150: still one lot (toward zero), the ask's price is right, but one more fill would
+     * pass the cap: it is cancelled; its last 50 fill first (the race): gone, nothing more to send */
+    r = mm_report(LL_REPORT_EXECUTED, 'S', 5, 7, 50, -150);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].kind == LL_INTENT_CANCEL && out[0].cl_ord_id == 7);
+    r = mm_report(LL_REPORT_EXECUTED, 'S', 5, 7, 0, -200);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 0); /* not allowed, nothing to cancel */
+    /* a report of no order of ours, the kill switch's report: counted, nothing else */
+    r = mm_report(LL_REPORT_HALTED, 0, 0, 0, 0, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    r = mm_report(LL_REPORT_REJECTED, 'B', 9, 999, 0, 0);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    ll_bt_mm_stats st;
+    ll_bt_mm_get_stats(mm, &st);
+    CHECK_EQ(st.fills, 3);
+    CHECK_EQ(st.rejects, 5);
+    CHECK_EQ(st.orders, 7);
+    CHECK_EQ(st.cancels, 5);
+    /* long 200 on locate 9: the bid is not allowed, the bid price skew is 2 lots - nothing; the ask is */
+    r = mm_report(LL_REPORT_EXECUTED, 'B', 9, 12345, 0, 200);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    ll_ts_snapshot s9 = mm_snap(9, BIDP, ASKP);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s9, out), 1);
+    CHECK(out[0].side == 'S' && out[0].price == ASKP);
+    /* bad input */
+    CHECK_EQ(ll_bt_mm_on_features(NULL, &s, out), LL_EINVAL);
+    CHECK_EQ(ll_bt_mm_on_features(mm, NULL, out), LL_EINVAL);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, NULL), LL_EINVAL);
+    CHECK_EQ(ll_bt_mm_on_report(mm, NULL), LL_EINVAL);
+    CHECK_EQ(ll_bt_mm_on_report(NULL, &r), LL_EINVAL);
+    CHECK_EQ(ll_bt_mm_position(NULL, 5), 0);
+    ll_bt_mm_get_stats(NULL, &st);
+    ll_bt_mm_get_stats(mm, NULL);
+    ll_bt_mm_destroy(mm);
+    ll_bt_mm_destroy(NULL);
+
+    ll_bt_mm_params bad = p;
+    bad.qty = 0;
+    CHECK(ll_bt_mm_create(&bad, &err) == NULL && err == LL_EINVAL);
+    bad = p, bad.max_position = -1;
+    CHECK(ll_bt_mm_create(&bad, &err) == NULL && err == LL_EINVAL);
+    bad = p, bad.max_position = LL_BT_MM_MAX_POSITION + 1;
+    CHECK(ll_bt_mm_create(&bad, &err) == NULL && err == LL_EINVAL);
+    bad = p, bad.first_id = 0;
+    CHECK(ll_bt_mm_create(&bad, &err) == NULL && err == LL_EINVAL);
+    bad = p, bad.symbols = NULL;
+    CHECK(ll_bt_mm_create(&bad, &err) == NULL && err == LL_EINVAL);
+    CHECK(ll_bt_mm_create(NULL, NULL) == NULL);
+
+    /* the extremes: every symbol, qty 1, the largest cap and skew; the ids run out after one */
+    ll_bt_mm_params x = {.qty = 1, .skew_ticks = UINT32_MAX, .max_position = LL_BT_MM_MAX_POSITION,
+                         .reject_cooldown = UINT32_MAX, .first_id = UINT32_MAX, .symbols = NULL, .n_symbols = 0};
+    mm = ll_bt_mm_create(&x, &err);
+    CHECK(mm != NULL);
+    s = mm_snap(65535, 1, UINT32_MAX);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1); /* the bid takes the last id */
+    CHECK(out[0].side == 'B' && out[0].cl_ord_id == UINT32_MAX);
+    s = mm_snap(3, BIDP, ASKP);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 0); /* no ids left */
+    r = mm_report(LL_REPORT_EXECUTED, 'S', 3, 1, 0, INT64_MIN); /* not its order; a position no cap allows */
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 0);
+    ll_bt_mm_destroy(mm);
+    x.first_id = 1;
+    mm = ll_bt_mm_create(&x, &err);
+    r = mm_report(LL_REPORT_EXECUTED, 'S', 3, 77, 0, INT64_MIN); /* short beyond any cap: a bid, no ask */
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].kind == LL_INTENT_NEW && out[0].side == 'B' && out[0].price == BIDP && out[0].cl_ord_id == 1);
+    r = mm_report(LL_REPORT_EXECUTED, 'B', 3, 77, 0, INT64_MAX); /* long beyond it: the bid goes, an ask */
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 2);
+    CHECK(out[0].kind == LL_INTENT_CANCEL && out[0].cl_ord_id == 1);
+    CHECK(out[1].kind == LL_INTENT_NEW && out[1].side == 'S' && out[1].price == ASKP && out[1].cl_ord_id == 2);
+    r = mm_report(LL_REPORT_EXECUTED, 'B', 3, 77, 0, -1); /* short one lot: the ask skewed past UINT32_MAX */
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1); /* the ask is cancelled; the bid still waits for its cancel */
+    CHECK(out[0].kind == LL_INTENT_CANCEL && out[0].cl_ord_id == 2);
+    r = mm_report(LL_REPORT_CANCELED, 'B', 3, 1, 0, -1);
+    CHECK_EQ(ll_bt_mm_on_report(mm, &r), LL_OK);
+    CHECK_EQ(ll_bt_mm_on_features(mm, &s, out), 1);
+    CHECK(out[0].kind == LL_INTENT_NEW && out[0].side == 'B' && out[0].price == BIDP && out[0].cl_ord_id == 3);
+    ll_bt_mm_destroy(mm);
+}
+
+static void test_mm_inline(uint32_t skew, int64_t max_position, int64_t lat)
+{
+    build_stream();
+    rig r;
+    int err;
+    CHECK_EQ(rig_open(&r, stream, stream_len, NULL, lat, lat, lat), LL_OK);
+    ll_bt_mm_params p = {.qty = 100, .skew_ticks = skew, .max_position = max_position, .reject_cooldown = 50,
+                         .first_id = 1, .symbols = NULL, .n_symbols = 0};
+    ll_bt_mm *mm = ll_bt_mm_create(&p, &err);
+    CHECK(mm != NULL);
+    CHECK_EQ(ll_bt_run_mm(r.bt, mm), LL_BT_EV_DONE);
+    ll_bt_stats st;
+    ll_bt_get_stats(r.bt, &st);
+    CHECK_EQ(st.snapshots, 6);
+    CHECK_EQ(st.fills, 1);
+    CHECK_EQ(st.rejects, 0);
+    CHECK_EQ(ll_bt_mm_position(mm, 1), 100);
+    const void *rows;
+    CHECK_EQ(ll_bt_records(r.bt, LL_BT_FILLS, &rows), 1);
+    const ll_bt_fill *f = rows;
+    CHECK(f->side == 'B' && f->price == BIDP && f->qty == 100 && f->liquidity == 'A' && f->cl_ord_id == 1);
+    /* its bid and ask at the touch once both sides are quoted; after the fill a
+     * new bid, one tick (one lot x skew) below the touch, unless the cap says no */
+    int64_t n = ll_bt_records(r.bt, LL_BT_ORDERS, &rows);
+    const ll_bt_order *o = rows;
+    CHECK_EQ(n, max_position >= 200 ? 3 : 2);
+    CHECK_EQ(st.orders_sent, n);
+    CHECK(n >= 2 && o[0].side == 'B' && o[0].price == BIDP && o[1].side == 'S' && o[1].price == ASKP);
+    if (n == 3)
+        CHECK(o[2].side == 'B' && o[2].price == BIDP - skew * 100 && o[2].cl_ord_id == 3);
+    CHECK_EQ(ll_bt_reconcile(r.bt), 1);
+    ll_bt_mm_stats ms;
+    ll_bt_mm_get_stats(mm, &ms);
+    CHECK_EQ(ms.fills, 1);
+    CHECK_EQ(ms.orders, (uint64_t)n);
+    rig_close(&r);
+    ll_bt_mm_destroy(mm);
+
+    /* a C strategy that answers with an error, or too many intents: an error of the loop, sticky */
+    CHECK_EQ(rig_open(&r, stream, stream_len, NULL, 0, 0, 0), LL_OK);
+    ll_bt_strategy broken = {NULL, NULL, NULL};
+    CHECK_EQ(ll_bt_run_strategy(r.bt, &broken), LL_EINVAL);
+    CHECK_EQ(ll_bt_run_strategy(NULL, NULL), LL_EINVAL);
+    rig_close(&r);
+}
+
+static int too_many(void *st, const ll_ts_snapshot *snap, ll_ts_intent *out)
+{
+    (void)st, (void)snap, (void)out;
+    return LL_BT_MAX_INTENTS + 1;
+}
+
+static int failing(void *st, const ll_ts_snapshot *snap, ll_ts_intent *out)
+{
+    (void)st, (void)snap, (void)out;
+    return LL_ECORRUPT;
+}
+
+static int ignore_report(void *st, const ll_ts_report *r)
+{
+    (void)st, (void)r;
+    return LL_OK;
+}
+
+static void test_strategy_errors(void)
+{
+    build_stream();
+    rig r;
+    ll_bt_strategy s = {too_many, ignore_report, NULL};
+    CHECK_EQ(rig_open(&r, stream, stream_len, NULL, 0, 0, 0), LL_OK);
+    CHECK_EQ(ll_bt_run_strategy(r.bt, &s), LL_EINVAL);
+    CHECK_EQ(ll_bt_next(r.bt, 0), LL_EINVAL); /* sticky */
+    rig_close(&r);
+    s.on_features = failing;
+    CHECK_EQ(rig_open(&r, stream, stream_len, NULL, 0, 0, 0), LL_OK);
+    CHECK_EQ(ll_bt_run_strategy(r.bt, &s), LL_ECORRUPT);
+    CHECK_EQ(ll_bt_run_mm(r.bt, NULL), LL_ECORRUPT);
+    rig_close(&r);
+}
+
 /* ------------------------------------------------------------ FLUSH */
 static void test_flush(void)
 {
@@ -366,6 +623,11 @@ int main(void)
     test_join_the_queue(0, 0, 0);
     test_join_the_queue(3, 2, 5); /* below the stream's 7 ns gaps: the same story, later */
     test_c_strategy();
+    test_mm_by_hand();
+    test_mm_inline(1, 500, 0);
+    test_mm_inline(2, 500, 3); /* below the stream's 7 ns gaps: the same story, later */
+    test_mm_inline(1, 100, 0); /* the cap: long 100, no bid */
+    test_strategy_errors();
     test_flush();
     test_errors();
     CHECK_EQ(ll_bt_layout_info("sizeof ll_bt_event"), sizeof(ll_bt_event));
