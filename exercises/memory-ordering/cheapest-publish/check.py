@@ -6,7 +6,10 @@ import ctypes
 
 from labs.exercises import Attempt, Exercise, Verdict, compare_speed, speed_verdict
 
-NEED = 3.0  # the solution is ~15-20x the baseline on x86-64 (a mov against a locked instruction): a wide margin
+# The solution is a mov against the baseline's locked xchg: ~15-20x on the Intel VM, 6.3x on the AMD EPYC (Zen 5)
+# VM in one session and 2.35-3.01x (median 2.62x, 1.97 ns against 5.01 ns) in a later CI run there, where a
+# locked instruction is cheap.  2x still tells the release store from the seq_cst one (1.0x).
+NEED = 2.0
 N = 2_000_000
 
 
