@@ -16,7 +16,9 @@ TIMEOUT_MS = 400  # ex_wait's timeout: what a lost wake-up costs
 BOUND_MS = 100  # every message within this of its push (the solution's slowest: 3-12 ms, 16 ms beside 2 CPU hogs)
 WORK_NS = 2_000  # the waiter handles each message this long (so a burst finds it busy)
 SLEPT_MIN = 0.5  # of the pushes that found the waiter idle for 20+ us, the share a FUTEX_WAKE must find asleep
-BUSY_RINGS_MAX = 0.1  # of the pushes that found the waiter busy, the share that may cost a FUTEX_WAKE
+# of the pushes that found the waiter busy, the share that may cost a FUTEX_WAKE: the solution pays ~1-2%, once 14%
+# in a CI run on the loaded 2-vCPU VM (a waiter preempted with its flag raised); a flag never cleared pays ~100%
+BUSY_RINGS_MAX = 0.3
 SEED = 7
 
 
