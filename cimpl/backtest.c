@@ -329,28 +329,14 @@ static void to_exchange(ll_bt *bt, const ll_oms_send *s, int64_t now)
     if (w == NULL)
         return;
     ll_ouch_msg m;
-    memset(&m, 0, sizeof m);
-    m.user_ref = s->user_ref;
-    if (s->kind == LL_OMS_SEND_NEW) {
-        m.type = 'O';
-        m.side = s->side;
-        m.qty = s->qty;
-        memcpy(m.symbol, bt->sym[s->locate], LL_OUCH_SYMBOL_LEN);
-        m.price = s->price;
-        m.tif = LL_OUCH_TIF_DAY;
-        m.display = LL_OUCH_DISPLAY_VISIBLE;
-        m.capacity = LL_OUCH_CAPACITY_PRINCIPAL;
-        m.ise = LL_OUCH_ISE_NO;
-        m.cross = LL_OUCH_CROSS_CONTINUOUS;
-        ll_ouch_put_clordid(m.cl_ord_id, s->cl_ord_id);
+    int enter = s->kind == LL_OMS_SEND_NEW;
+    ll_ouch_engine_order(&m, enter, s->user_ref, s->side, s->qty, bt->sym[s->locate], s->price, s->cl_ord_id);
+    if (enter) {
         bt->st.orders_sent++;
         bt->st.orders++;
         bt->sent[bt->n_sent++] = (ll_bt_order){now, w->at, s->cl_ord_id, s->price, s->qty, s->locate, s->side, 0};
-    } else {
-        m.type = 'X';
-        m.qty = 0; /* the size to leave: nothing */
+    } else
         bt->st.cancels_sent++;
-    }
     w->len = (uint16_t)ll_ouch_encode(&m, LL_OUCH_INBOUND, w->msg, sizeof w->msg);
 }
 

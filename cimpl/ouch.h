@@ -294,6 +294,33 @@ static inline void ll_ouch_put_clordid(char *p, uint32_t id)
         p[i] = i < n ? digits[n - 1 - i] : ' ';
 }
 
+/* The order lab 7's engine (and lab 8's backtester) sends for a strategy's
+ * intent: an Enter Order, Day, visible, principal, continuous; or, when
+ * enter is 0, a Cancel of all of user_ref (side, qty, symbol, price, cl_ord_id
+ * unused).  m is cleared first. */
+static inline void ll_ouch_engine_order(ll_ouch_msg *m, int enter, uint32_t user_ref, uint8_t side, uint32_t qty,
+                                        const char *symbol8, uint32_t price, uint32_t cl_ord_id)
+{
+    memset(m, 0, sizeof *m);
+    m->user_ref = user_ref;
+    if (!enter) {
+        m->type = 'X';
+        m->qty = 0; /* the size to leave after the cancel: nothing */
+        return;
+    }
+    m->type = 'O';
+    m->side = side;
+    m->qty = qty;
+    memcpy(m->symbol, symbol8, LL_OUCH_SYMBOL_LEN);
+    m->price = price;
+    m->tif = LL_OUCH_TIF_DAY;
+    m->display = LL_OUCH_DISPLAY_VISIBLE;
+    m->capacity = LL_OUCH_CAPACITY_PRINCIPAL;
+    m->ise = LL_OUCH_ISE_NO;
+    m->cross = LL_OUCH_CROSS_CONTINUOUS;
+    ll_ouch_put_clordid(m->cl_ord_id, cl_ord_id);
+}
+
 /* 0 and *id if p holds 1-10 decimal digits, then spaces, and the value fits a u32; -1 otherwise. */
 static inline int ll_ouch_get_clordid(const char *p, uint32_t *id)
 {

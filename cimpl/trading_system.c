@@ -394,26 +394,12 @@ static void emit_order(ll_ts_engine *e, const ll_oms_send *s, uint64_t tick_ns)
         return;
     }
     ll_ouch_msg m;
-    memset(&m, 0, sizeof m);
-    m.user_ref = s->user_ref;
-    if (s->kind == LL_OMS_SEND_NEW) {
-        m.type = 'O';
-        m.side = s->side;
-        m.qty = s->qty;
-        memcpy(m.symbol, e->symbols[s->locate], LL_OUCH_SYMBOL_LEN);
-        m.price = s->price;
-        m.tif = LL_OUCH_TIF_DAY;
-        m.display = LL_OUCH_DISPLAY_VISIBLE;
-        m.capacity = LL_OUCH_CAPACITY_PRINCIPAL;
-        m.ise = LL_OUCH_ISE_NO;
-        m.cross = LL_OUCH_CROSS_CONTINUOUS;
-        ll_ouch_put_clordid(m.cl_ord_id, s->cl_ord_id);
+    int enter = s->kind == LL_OMS_SEND_NEW;
+    ll_ouch_engine_order(&m, enter, s->user_ref, s->side, s->qty, e->symbols[s->locate], s->price, s->cl_ord_id);
+    if (enter)
         e->st.orders++;
-    } else {
-        m.type = 'X';
-        m.qty = 0; /* the intended size after the cancel: nothing */
+    else
         e->st.cancels++;
-    }
     int64_t n = ll_ouch_encode(&m, LL_OUCH_INBOUND, w->msg, sizeof w->msg);
     w->len = (uint16_t)(n > 0 ? n : 0);
     w->tick_ns = tick_ns;
